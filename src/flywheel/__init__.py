@@ -1,0 +1,33 @@
+"""rag-flywheel: turn evaluation data and logged interactions into better retrieval.
+
+``import flywheel`` stays light: torch, transformers and FAISS load only when a model is used.
+"""
+
+from flywheel.data import Corpus, Document, Qrels, Queries, RetrievalDataset, Run, load_beir
+from flywheel.errors import (
+    ConfigError,
+    DataFormatError,
+    FlywheelError,
+    LeakageError,
+    MissingDependencyError,
+    UnknownComponentError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Corpus",
+    "DataFormatError",
+    "Document",
+    "FlywheelError",
+    "LeakageError",
+    "MissingDependencyError",
+    "Qrels",
+    "Queries",
+    "RetrievalDataset",
+    "Run",
+    "UnknownComponentError",
+    "__version__",
+    "load_beir",
+]

@@ -1,0 +1,32 @@
+"""The ``flywheel`` command: a thin shell over the library. One module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from flywheel.errors import FlywheelError
+from flywheel.settings import ensure_offline
+
+app = typer.Typer(
+    name="flywheel",
+    help="Turn a RAG system's evaluation data and logged interactions into better retrieval.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+# --- command groups register here (one line each) ---------------------------------------
+# (modules import lazily-heavy libraries only inside their commands)
+
+
+def main() -> None:
+    """Console-script entry point: FlywheelErrors become one clear line and exit code 1."""
+    ensure_offline()
+    try:
+        app()
+    except FlywheelError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
