@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from flywheel.cli import chunk, dataset, experiment, ingest, init, report, roadmap, status, train
 from flywheel.errors import FlywheelError
 from flywheel.settings import ensure_offline
 
@@ -20,6 +21,15 @@ err = Console(stderr=True)
 
 # --- command groups register here (one line each) ---------------------------------------
 # (modules import lazily-heavy libraries only inside their commands)
+app.add_typer(experiment.app, name="experiment")
+app.command("report")(report.report)
+app.command("roadmap")(roadmap.roadmap)
+app.command("init")(init.init)
+app.add_typer(ingest.app, name="ingest")
+app.command("status")(status.status)
+app.command("chunk")(chunk.chunk)
+app.add_typer(dataset.app, name="dataset")
+app.add_typer(train.app, name="train")
 
 
 def main() -> None:

@@ -1,0 +1,130 @@
+"""``flywheel dataset``: build training sets (triplets, pairs, graded pairs) and export them.
+
+The commands only parse arguments and print; the work is in :mod:`flywheel.datasets`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flywheel.datasets.artifact import DatasetKind, load_dataset
+from flywheel.datasets.export import ExportFormat, export_dataset
+from flywheel.datasets.hard_negatives import HardNegativeConfig, Sampling
+from flywheel.datasets.signals import LabelPolicy
+from flywheel.errors import ConfigError, DataFormatError
+from flywheel.models import DEFAULT_BASE_MODEL
+
+app = typer.Typer(help="Build and export training data.", no_args_is_help=True)
+out = Console()
+
+
+def _load_source(beir: Path | None, db: str | None, name: str):
+    """The dataset and its events: from a BEIR folder (no events) or the store."""
+    if beir is not None:
+        from flywheel.data.beir import load_beir
+
+        return load_beir(beir), []
+    from flywheel.settings import db_url
+    from flywheel.store import Store
+
+    with Store(db_url(db)) as store:
+        return store.to_dataset(name), store.events()
+
+
+def _read_run(path: Path) -> dict[str, dict[str, float]]:
+    """A run as JSON ``{qid: {doc_id: score}}`` or TREC lines ``qid Q0 doc rank score tag``."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return {q: {d: float(s) for d, s in docs.items()} for q, docs in json.loads(text).items()}
+    run: dict[str, dict[str, float]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 6:
+            raise DataFormatError(path, number, "expected 6 columns", "write a TREC run file")
+        run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+    return run
+
+
+@app.command("build")
+def build(
+    kind: Annotated[DatasetKind, typer.Argument(help="triplets | pairs | graded")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="Folder to write.")],
+    beir: Annotated[
+        Path | None, typer.Option(help="Read a BEIR folder instead of the store.")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Store URL (default: FLYWHEEL_DB).")] = None,
+    name: Annotated[str, typer.Option(help="Dataset name in the store.")] = "flywheel",
+    split: Annotated[str, typer.Option(help="Split to train on.")] = "train",
+    eval_split: Annotated[str, typer.Option(help="Held-out split checked for leakage.")] = "test",
+    model: Annotated[str, typer.Option(help="Bi-encoder for dense mining.")] = DEFAULT_BASE_MODEL,
+    run: Annotated[Path | None, typer.Option(help="Mine from this run (JSON or TREC).")] = None,
+    range_min: int = 10,
+    range_max: int = 100,
+    num_negatives: int = 1,
+    sampling: Sampling = Sampling.TOP,
+    relative_margin: Annotated[float, typer.Option(help="<0 disables it.")] = 0.05,
+    absolute_margin: float | None = None,
+    max_score: float | None = None,
+    seed: int = 42,
+    dev_fraction: float = 0.1,
+    mine: Annotated[bool, typer.Option(help="graded: add mined negatives.")] = True,
+    events: Annotated[bool, typer.Option(help="Use logged events (store only).")] = True,
+    long_dwell_ms: int = 30_000,
+    short_dwell_ms: int = 5_000,
+    force: Annotated[bool, typer.Option(help="Write even if train overlaps eval.")] = False,
+    drop_leaked: Annotated[
+        bool, typer.Option(help="Drop training queries that overlap eval, then build.")
+    ] = False,
+) -> None:
+    """Build a training set and write it with manifest.json and a card."""
+    from flywheel.datasets.build import BuildOptions, build_dataset
+
+    if beir is not None and db is not None:
+        raise ConfigError("pass either --beir or --db, not both")
+    dataset, logged = _load_source(beir, db, name)
+    config = HardNegativeConfig(
+        range_min=range_min, range_max=range_max, num_negatives=num_negatives,
+        sampling=sampling, relative_margin=relative_margin if relative_margin >= 0 else None,
+        absolute_margin=absolute_margin, max_score=max_score, seed=seed,
+    )  # fmt: skip
+    options = BuildOptions(
+        split=split, eval_split=eval_split, dev_fraction=dev_fraction, seed=seed, force=force,
+        mine=mine, model=model, drop_leaked=drop_leaked,
+    )  # fmt: skip
+    policy = LabelPolicy(long_dwell_ms=long_dwell_ms, short_dwell_ms=short_dwell_ms)
+    path = build_dataset(
+        dataset, output, kind=kind, options=options, config=config,
+        events=logged if events else None, policy=policy,
+        run=_read_run(run) if run is not None else None,
+    )  # fmt: skip
+    saved = load_dataset(path)
+    sizes = ", ".join(f"{s}: {len(r):,}" for s, r in saved.splits.items())
+    out.print(f"wrote {kind} to {path} ({sizes} rows; columns {', '.join(saved.columns)})")
+    out.print(f"next: flywheel dataset export {path} --format st --out {path}-st")
+
+
+@app.command("export")
+def export(
+    directory: Annotated[Path, typer.Argument(help="A folder written by 'dataset build'.")],
+    format: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.ST,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Default: DIR-FORMAT")] = None,
+) -> None:
+    """Export to sentence-transformers Parquet, FlagEmbedding, Cohere or plain JSONL."""
+    target = output or directory.with_name(f"{directory.name}-{format}")
+    files = export_dataset(directory, target, format=format)
+    out.print(f"exported {len(files)} file(s) as {format} to {target}")
+
+
+@app.command("show")
+def show(directory: Annotated[Path, typer.Argument(help="A dataset folder.")]) -> None:
+    """Print a dataset's card."""
+    saved = load_dataset(directory)
+    card = directory / "card.md"
+    out.print(card.read_text(encoding="utf-8") if card.exists() else json.dumps(saved.manifest))

@@ -1,0 +1,131 @@
+"""``flywheel experiment run|list|show|compare``: pre-registered experiments, stored runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from flywheel.cli._common import DbOption, console, open_store
+from flywheel.errors import ConfigError
+
+app = typer.Typer(
+    help="Run pre-registered experiments and look at stored runs.", no_args_is_help=True
+)
+
+
+def _print_result(result) -> None:
+    console.print(result.comparison.rich_table())
+    style = {"criterion met": "green", "not met": "red", "inconclusive": "yellow"}[
+        result.verdict.value
+    ]
+    for line in result.summary().splitlines()[:-1]:
+        console.print(line)
+    console.print(f"[bold {style}]verdict: {result.verdict.value}[/]")
+
+
+def _load(store, run_id: str):
+    from flywheel.evaluation.experiment import ExperimentResult
+
+    record = store.get_experiment_run(run_id)
+    return record, ExperimentResult.from_stored(record.spec, record.results, run_id=record.run_id)
+
+
+@app.command("run")
+def run(
+    spec: Annotated[Path, typer.Argument(help="The experiment's TOML spec.")],
+    db: DbOption = None,
+    report: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+    save: Annotated[bool, typer.Option(help="Store the run (--no-save: just print).")] = True,
+) -> None:
+    """Validate SPEC, run every variant, compare against the baseline, judge and store the run."""
+    from flywheel.evaluation.experiment import run_experiment
+    from flywheel.evaluation.experiment_spec import load_spec
+
+    parsed = load_spec(spec)  # every check happens here, before any work
+    store = open_store(db) if save else None
+    result = run_experiment(parsed, store=store, save=save)
+    _print_result(result)
+    if result.run_id:
+        console.print(
+            f"stored as run [bold]{result.run_id}[/]; "
+            f"next: flywheel report {result.run_id} --out report.html"
+        )
+    if report is not None:
+        from flywheel.reports import write_report
+
+        console.print(f"report: {write_report(result, report)}")
+
+
+@app.command("list")
+def list_runs(
+    db: DbOption = None,
+    name: Annotated[str | None, typer.Option(help="Only runs of this experiment.")] = None,
+) -> None:
+    """Stored experiment runs, oldest first, with their verdicts."""
+    records = open_store(db).list_experiment_runs(name)
+    if not records:
+        console.print("no experiment runs yet; run one with: flywheel experiment run SPEC.toml")
+        return
+    table = Table(title="Experiment runs")
+    for column in ("run id", "experiment", "created", "primary metric", "verdict", "commit"):
+        table.add_column(column)
+    for r in records:
+        metric = r.spec.get("primary_metric", "")
+        table.add_row(
+            r.run_id,
+            r.name,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            metric,
+            str(r.results.get("verdict", "")),
+            (r.git_commit or "")[:10],
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run id from `flywheel experiment list`.")],
+    db: DbOption = None,
+) -> None:
+    """A stored run's table, verdict, timings and versions."""
+    record, result = _load(open_store(db), run_id)
+    console.print(
+        f"[bold]{record.name}[/] run {record.run_id} "
+        f"({record.created_at:%Y-%m-%d %H:%M}, commit {(record.git_commit or '-')[:10]})"
+    )
+    _print_result(result)
+    timings = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+    console.print(f"timings (s): {timings}")
+    console.print("versions: " + ", ".join(f"{k} {v}" for k, v in sorted(record.versions.items())))
+
+
+@app.command("compare")
+def compare_runs(
+    run_a: Annotated[str, typer.Argument(help="The reference run (its baseline is the baseline).")],
+    run_b: Annotated[str, typer.Argument(help="The run to compare with it.")],
+    db: DbOption = None,
+) -> None:
+    """Compare two stored runs' variants on their shared metrics and queries (paired tests)."""
+    from flywheel.evaluation.compare import compare
+
+    store = open_store(db)
+    _, a = _load(store, run_a)
+    _, b = _load(store, run_b)
+    metrics = [m for m in a.comparison.metrics if m in b.comparison.metrics]
+    if not metrics:
+        raise ConfigError(f"runs {run_a} and {run_b} share no metric; nothing to compare")
+    results = {f"A:{s}": r for s, r in a.comparison.results.items()}
+    results |= {f"B:{s}": r for s, r in b.comparison.results.items()}
+    comparison = compare(
+        {},
+        results,
+        metrics=metrics,
+        baseline=f"A:{a.comparison.baseline}",
+        test=a.spec.test.value,
+        alpha=a.spec.alpha,
+    )
+    console.print(f"A = {run_a} ({a.spec.name}), B = {run_b} ({b.spec.name})")
+    console.print(comparison.rich_table())

@@ -1,0 +1,87 @@
+"""``flywheel ingest``: load a BEIR folder, or one file of corpus/queries/judgments/events.
+
+The file format follows the ending (.jsonl, .csv, .tsv, .parquet); docs/store.md lists the
+fields of each kind. One transaction per file: a bad record fails the whole file unless
+``--skip-invalid`` is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flywheel.cli._common import DbOption, console, open_store, print_report
+
+app = typer.Typer(
+    help="Load data into the store (re-running the same file changes nothing).",
+    no_args_is_help=True,
+)
+
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Overwrite stored records whose content changed.")
+]
+
+
+@app.command("beir")
+def beir(
+    folder: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl, queries.jsonl, qrels/")],
+    replace: ReplaceOption = False,
+    db: DbOption = None,
+) -> None:
+    """Load a BEIR dataset: judgments keep their split (the qrels file name), source benchmark."""
+    reports = open_store(db).ingest_beir(folder, replace=replace)
+    for report in reports.values():
+        print_report(report)
+    console.print("next: flywheel status")
+
+
+def _file_command(kind: str, default_source: str | None, summary: str) -> None:
+    def command(
+        file: Annotated[Path, typer.Argument(help=".jsonl, .csv, .tsv or .parquet")],
+        skip_invalid: Annotated[
+            bool,
+            typer.Option(
+                "--skip-invalid",
+                help="Store the good records; write bad ones to FILE.rejects.jsonl.",
+            ),
+        ] = False,
+        replace: ReplaceOption = False,
+        source: str | None = typer.Option(  # noqa: B008 (help text depends on the kind)
+            None, help=f"Source of records that name none (default: {default_source})."
+        ),
+        split: Annotated[
+            str | None, typer.Option(help="Split of judgments that name none (judgments only).")
+        ] = None,
+        db: DbOption = None,
+    ) -> None:
+        report = open_store(db).ingest_file(
+            kind, file, skip_invalid=skip_invalid, replace=replace, source=source, split=split
+        )
+        print_report(report)
+        if report.rejected:
+            console.print(
+                f"[yellow]{report.rejected} records rejected[/]; reasons in {report.rejects_path}"
+            )
+
+    command.__doc__ = summary
+    app.command(kind)(command)
+
+
+_file_command("corpus", None, "Load documents: doc_id, text, optional title and metadata.")
+_file_command(
+    "queries",
+    "eval",
+    "Load queries: qid, text, optional intent, source, reference_answer, reasoning.",
+)
+_file_command(
+    "judgments",
+    "human",
+    "Load grades 0-5: qid, doc_id or chunk_id, grade, optional source and split.",
+)
+_file_command(
+    "events",
+    None,
+    "Load logged interactions: kind, session_id, qid, timestamp, and the kind's fields.",
+)

@@ -1,0 +1,220 @@
+"""One call from a retrieval dataset (and its event log) to a saved, carded training set.
+
+The order of steps is the point: labels from events join the judgments, the evaluation
+queries are checked for leakage *before* anything is mined, queries are split into train and
+dev by near-duplicate group, negatives are mined once for all training queries (the corpus is
+encoded once, through the retrieval engine's on-disk cache), and the card records every step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flywheel._internal.hashing import text_hash
+from flywheel.data.events import Event
+from flywheel.data.types import Qrels, Queries, RetrievalDataset, Run
+from flywheel.datasets.artifact import DatasetKind, save_dataset
+from flywheel.datasets.cards import DatasetCard, difficulty_histogram, estimate_false_negative_rate
+from flywheel.datasets.graded import build_graded_pairs
+from flywheel.datasets.hard_negatives import (
+    HardNegativeConfig,
+    MinedNegatives,
+    mine_from_run,
+    mine_hard_negatives,
+)
+from flywheel.datasets.pairs import build_pairs
+from flywheel.datasets.signals import EventLabels, LabelPolicy, labels_from_events
+from flywheel.datasets.splits import check_leakage, split_queries
+from flywheel.datasets.triplets import build_triplets
+from flywheel.models import DEFAULT_BASE_MODEL
+
+logger = logging.getLogger(__name__)
+
+# (query texts, doc ids, doc texts) -> (query matrix, doc matrix), rows L2-normalised.
+EncodeFn = Callable[[list[str], list[str], list[str]], tuple[np.ndarray, np.ndarray]]
+
+
+def embedder_encode(model: str = DEFAULT_BASE_MODEL) -> EncodeFn:
+    """Encode with the retrieval engine's :class:`~flywheel.retrieval.embedders.Embedder`,
+    whose document embeddings are cached on disk: mining again never re-encodes the corpus."""
+
+    def encode(
+        query_texts: list[str], doc_ids: list[str], doc_texts: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from flywheel.retrieval.embedders import Embedder
+
+        embedder = Embedder(model)
+        return embedder.encode_queries(query_texts), embedder.encode_documents(doc_ids, doc_texts)
+
+    return encode
+
+
+@dataclass
+class BuildOptions:
+    """Knobs of :func:`build_dataset` beyond the mining config."""
+
+    split: str = "train"
+    eval_split: str | None = "test"
+    dev_fraction: float = 0.1
+    near_duplicate_threshold: float | None = 0.9
+    seed: int = 42
+    force: bool = False  # keep overlapping training queries (recorded in the card)
+    drop_leaked: bool = False  # remove overlapping training queries instead of failing
+    event_min_grade: int = 3  # event labels at or above this grade join the judged positives
+    mine: bool = True  # graded: add mined negatives
+    model: str = DEFAULT_BASE_MODEL
+    name: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _merge_qrels(judged: Qrels, extra: Qrels) -> Qrels:
+    merged = {qid: dict(docs) for qid, docs in judged.items()}
+    for qid, docs in extra.items():
+        for doc_id, grade in docs.items():
+            merged.setdefault(qid, {}).setdefault(doc_id, grade)
+    return merged
+
+
+def _subset(mined: MinedNegatives, qids: set[str]) -> MinedNegatives:
+    examples = [e for e in mined.examples if e.qid in qids]
+    return MinedNegatives(examples, mined.config, mined.stats, mined.source, mined.metadata)
+
+
+def _mine(
+    queries: Queries,
+    qrels: Qrels,
+    texts: dict[str, str],
+    config: HardNegativeConfig,
+    *,
+    run: Run | None,
+    encode: EncodeFn,
+    model: str,
+) -> MinedNegatives:
+    if run is not None:
+        return mine_from_run(queries, qrels, run, config=config, texts=texts)
+    qids = [qid for qid in queries if any(g > 0 for g in qrels.get(qid, {}).values())]
+    doc_ids = list(texts)
+    q_emb, d_emb = encode([queries[q] for q in qids], doc_ids, [texts[d] for d in doc_ids])
+    return mine_hard_negatives(
+        {q: queries[q] for q in qids}, qrels, texts, query_embeddings=q_emb,
+        doc_embeddings=d_emb, doc_ids=doc_ids, config=config, query_ids=qids, model_name=model,
+    )  # fmt: skip
+
+
+def build_dataset(
+    dataset: RetrievalDataset,
+    out: str | Path,
+    *,
+    kind: DatasetKind | str,
+    options: BuildOptions | None = None,
+    config: HardNegativeConfig | None = None,
+    events: Sequence[Event] | None = None,
+    policy: LabelPolicy | None = None,
+    run: Run | None = None,
+    encode: EncodeFn | None = None,
+) -> Path:
+    """Build triplets, pairs or graded pairs from ``dataset``'s ``options.split`` and save them.
+
+    Event labels (grade >= ``options.event_min_grade``) add positives for logged queries that
+    are not evaluation queries. Raises :class:`~flywheel.errors.LeakageError` when training
+    queries overlap ``options.eval_split`` unless ``options.force``.
+    """
+    kind = DatasetKind(kind)
+    options = options or BuildOptions()
+    config = config or HardNegativeConfig(seed=options.seed)
+    queries, qrels = dataset.split(options.split)
+    judged = qrels  # on its own scale; event labels join graded rows with their own grades
+    eval_queries: Queries = {}
+    if options.eval_split and options.eval_split in dataset.qrels:
+        eval_queries, _ = dataset.split(options.eval_split)
+    labels: EventLabels | None = labels_from_events(events, policy) if events else None
+    if labels is not None:
+        extra = {
+            qid: docs
+            for qid, docs in labels.as_qrels(min_grade=options.event_min_grade).items()
+            if qid in dataset.queries and qid not in eval_queries
+        }
+        qrels = _merge_qrels(qrels, extra)
+        queries = {**queries, **{qid: dataset.queries[qid] for qid in extra}}
+    leakage = None
+    if eval_queries:
+        report = check_leakage(queries, eval_queries, force=options.force or options.drop_leaked)
+        leakage = report.to_dict()
+        if options.drop_leaked and report.leaked_qids:
+            queries = {q: t for q, t in queries.items() if q not in report.leaked_qids}
+            leakage["forced"] = False
+            leakage["dropped_train_queries"] = sorted(report.leaked_qids)
+            logger.info(
+                "dropped %d training queries that overlap the evaluation queries",
+                len(report.leaked_qids),
+            )
+    split = split_queries(
+        queries, dev_fraction=options.dev_fraction, seed=options.seed,
+        near_duplicate_threshold=options.near_duplicate_threshold,
+    )  # fmt: skip
+    texts = dataset.texts()
+    mined = None
+    if kind == DatasetKind.TRIPLETS or (kind == DatasetKind.GRADED and options.mine):
+        mined = _mine(
+            queries, qrels, texts, config, run=run,
+            encode=encode or embedder_encode(options.model), model=options.model,
+        )  # fmt: skip
+    parts = {"train": split.train_qids, "dev": split.dev_qids}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    sources: Counter[str] = Counter()
+    for part, qids in parts.items():
+        if not qids:
+            continue
+        part_queries = {qid: queries[qid] for qid in qids}
+        if kind == DatasetKind.PAIRS:
+            rows[part] = build_pairs(part_queries, qrels, texts)
+            sources["judged"] += len(rows[part])
+        elif kind == DatasetKind.TRIPLETS:
+            assert mined is not None  # mined above for triplets
+            rows[part] = build_triplets(
+                _subset(mined, set(qids)), part_queries, texts, num_negatives=config.num_negatives
+            )
+            sources["judged+mined"] += len(rows[part])
+        else:
+            rows[part] = build_graded_pairs(part_queries, judged, texts, mined=mined, labels=labels)
+            sources.update(row["source"] for row in rows[part])
+    card = DatasetCard(
+        name=options.name or f"{dataset.name}-{kind}",
+        kind=str(kind),
+        sources=dict(sources),
+        mining=mined.to_dict() if mined else None,
+        label_policy=(policy or LabelPolicy()).to_dict() if labels else None,
+        event_labels=labels.to_dict() if labels else None,
+        split=split.to_dict(),
+        leakage=leakage,
+        difficulty=difficulty_histogram(mined.difficulty()) if mined else None,
+        notes=list(options.notes),
+    )
+    if mined is not None:
+        others = {f"qrels:{s}": q for s, q in dataset.qrels.items() if s != options.split}
+        if labels is not None:
+            others["events"] = labels.as_qrels(min_grade=1)
+        card.false_negatives = estimate_false_negative_rate(mined, others)
+    inputs = {
+        "dataset": dataset.name,
+        "documents": len(dataset.corpus),
+        "corpus_ids_hash": text_hash("\n".join(sorted(dataset.corpus))),
+        "queries": len(queries),
+        "events": len(events or []),
+    }
+    recorded = {
+        "kind": str(kind),
+        "options": {k: v for k, v in vars(options).items() if k != "notes"},
+        "mining": config.to_dict() if mined else None,
+        "label_policy": card.label_policy,
+    }
+    return save_dataset(
+        rows, out, kind=kind, card=card, config=recorded, inputs=inputs, seed=options.seed
+    )

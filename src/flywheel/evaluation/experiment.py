@@ -1,0 +1,273 @@
+"""Run a pre-registered experiment: retrieve with every variant, compare, judge, store.
+
+``run_experiment(spec)`` never decides what success means: the spec did, before the run. The
+verdict per variant is ``criterion met`` (gain reached with ``p <= max_p_value``), ``inconclusive``
+(the gain is in the right direction and large enough, but ``p`` is not small enough) or
+``not met``. Every run, failed or not, is stored with its spec, versions, git commit, per-query
+scores and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from flywheel.data.beir import load_beir
+from flywheel.data.types import Queries, Run
+from flywheel.evaluation.compare import Comparison, compare
+from flywheel.evaluation.evaluate import evaluate
+from flywheel.evaluation.experiment_spec import (
+    ExperimentSpec,
+    SuccessCriterion,
+    Variant,
+    validate_spec,
+)
+
+logger = logging.getLogger(__name__)
+
+STORED_TOP_N = 10  # top results kept per query and variant, for reports
+
+
+class Verdict(StrEnum):
+    MET = "criterion met"
+    NOT_MET = "not met"
+    INCONCLUSIVE = "inconclusive"
+
+
+def judge(comparison: Comparison, variant: str, success: SuccessCriterion) -> Verdict:
+    """Apply the pre-registered criterion to one variant against the baseline."""
+    outcome = comparison.outcomes[variant][success.metric]
+    if success.min_relative_gain is not None:
+        gain = (
+            outcome.relative_change
+            if outcome.relative_change is not None
+            else (float("inf") if outcome.delta > 0 else 0.0)
+        )
+        large_enough = gain >= success.min_relative_gain
+    else:
+        large_enough = outcome.delta >= success.min_absolute_gain
+    if not large_enough or outcome.delta <= 0:
+        return Verdict.NOT_MET
+    return Verdict.MET if outcome.p_value <= success.max_p_value else Verdict.INCONCLUSIVE
+
+
+def overall_verdict(verdicts: Mapping[str, Verdict]) -> Verdict:
+    """Met if any variant met it; else inconclusive if any was; else not met."""
+    values = set(verdicts.values())
+    for verdict in (Verdict.MET, Verdict.INCONCLUSIVE):
+        if verdict in values:
+            return verdict
+    return Verdict.NOT_MET
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment produced; ``runs`` holds the top results per query (for reports)."""
+
+    spec: ExperimentSpec
+    comparison: Comparison
+    verdicts: dict[str, Verdict]
+    timings: dict[str, float]
+    runs: dict[str, Run] = field(default_factory=dict)
+    queries: Queries = field(default_factory=dict)
+    recall_curve: dict[str, dict[int, float]] = field(default_factory=dict)
+    run_id: str | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return overall_verdict(self.verdicts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``results`` column of the store: everything needed to rebuild this object."""
+        return {
+            "comparison": self.comparison.to_dict(),
+            "verdicts": {k: v.value for k, v in self.verdicts.items()},
+            "verdict": self.verdict.value,
+            "timings": dict(self.timings),
+            "top_results": self.runs,
+            "queries": self.queries,
+            "recall_curve": {
+                s: {str(k): v for k, v in c.items()} for s, c in self.recall_curve.items()
+            },
+        }
+
+    @classmethod
+    def from_stored(
+        cls, spec: Mapping[str, Any], results: Mapping[str, Any], run_id: str | None = None
+    ) -> ExperimentResult:
+        """Rebuild from a stored run (``Store.get_experiment_run``)."""
+        return cls(
+            spec=ExperimentSpec.model_validate(dict(spec)),
+            comparison=Comparison.from_dict(results["comparison"]),
+            verdicts={k: Verdict(v) for k, v in results["verdicts"].items()},
+            timings=dict(results.get("timings", {})),
+            runs=dict(results.get("top_results", {})),
+            queries=dict(results.get("queries", {})),
+            recall_curve={
+                s: {int(k): float(v) for k, v in c.items()}
+                for s, c in results.get("recall_curve", {}).items()
+            },
+            run_id=run_id,
+        )
+
+    def summary(self) -> str:
+        """One line per variant plus the overall verdict, for logs and the CLI."""
+        metric = self.spec.success.metric
+        lines = [f"hypothesis: {self.spec.hypothesis}"]
+        for name, verdict in self.verdicts.items():
+            o = self.comparison.outcomes[name][metric]
+            change = (
+                f"{o.relative_change:+.1%}" if o.relative_change is not None else f"{o.delta:+.4f}"
+            )
+            lines.append(
+                f"{name}: {metric} {change} vs {self.comparison.baseline}, "
+                f"p={o.p_value:.3g} -> {verdict.value}"
+            )
+        lines.append(f"verdict: {self.verdict.value}")
+        return "\n".join(lines)
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The checkout's HEAD commit, or None outside a git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+_VERSIONED = (
+    "rag-flywheel",
+    "numpy",
+    "scipy",
+    "bm25s",
+    "ranx",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "faiss-cpu",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that change results (read without importing them)."""
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def build_variant(variant: Variant, corpus, texts: Mapping[str, str]):
+    """The retriever a variant describes (first stage, plus a re-ranker when set)."""
+    from flywheel.retrieval.registry import build_retriever
+
+    retriever = build_retriever(variant.retriever_spec(), corpus, **variant.retriever_options())
+    if variant.reranker:
+        from flywheel.retrieval.rerank import CrossEncoderReranker, RerankedRetriever
+
+        reranker = CrossEncoderReranker(variant.reranker, depth=variant.rerank_depth)
+        retriever = RerankedRetriever(retriever, reranker, texts)
+    return retriever
+
+
+CURVE_KS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def recall_curve(
+    qrels: Mapping[str, Mapping[str, int]], runs: Mapping[str, Run], *, max_k: int = 100
+) -> dict[str, dict[int, float]]:
+    """Mean recall@k per system at the usual cutoffs up to ``max_k`` (for the report's curve)."""
+    ks = [k for k in CURVE_KS if k <= max_k]
+    names = [f"recall@{k}" for k in ks]
+    out = {}
+    for system, run in runs.items():
+        result = evaluate(qrels, run, names)
+        out[system] = {k: result.mean[n] for k, n in zip(ks, names, strict=True)}
+    return out
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    *,
+    store: Any = None,
+    save: bool = True,
+    check_models: bool = True,
+) -> ExperimentResult:
+    """Validate, retrieve with every variant, compare against the baseline, judge and store.
+
+    ``store`` is a :class:`flywheel.store.Store`, a database URL, or None for the default
+    (``$FLYWHEEL_DB``); ``save=False`` skips storing (the result has no ``run_id``).
+    """
+    folder = validate_spec(spec, check_models=check_models)
+    t0 = time.perf_counter()
+    dataset = load_beir(folder)
+    queries, qrels = dataset.split(spec.split)
+    texts = dataset.texts()
+    timings = {"load_dataset_s": time.perf_counter() - t0}
+    runs: dict[str, Run] = {}
+    for variant in spec.variants:
+        logger.info("experiment %s: running variant %s", spec.name, variant.name)
+        start = time.perf_counter()
+        retriever = build_variant(variant, dataset.corpus, texts)
+        runs[variant.name] = retriever.search(queries, k=variant.top_k or spec.top_k)
+        timings[f"{variant.name}_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    comparison = compare(
+        qrels,
+        runs,
+        metrics=spec.all_metrics(),
+        baseline=spec.baseline,
+        test=spec.test.value,
+        alpha=spec.alpha,
+        n_resamples=spec.n_resamples,
+        seed=spec.seed,
+    )
+    timings["compare_s"] = time.perf_counter() - start
+    verdicts = {name: judge(comparison, name, spec.success) for name in comparison.variants}
+    top = {
+        name: {
+            qid: dict(sorted(r.items(), key=lambda kv: (-kv[1], kv[0]))[:STORED_TOP_N])
+            for qid, r in run.items()
+        }
+        for name, run in runs.items()
+    }
+    curve = recall_curve(qrels, runs, max_k=max(v.top_k or spec.top_k for v in spec.variants))
+    result = ExperimentResult(spec, comparison, verdicts, timings, top, dict(queries), curve)
+    if save:
+        result.run_id = _save(result, store)
+    return result
+
+
+def _save(result: ExperimentResult, store: Any) -> str:
+    from flywheel.store import Store
+
+    owned = not isinstance(store, Store)
+    handle = Store(store) if owned else store
+    try:
+        return handle.save_experiment_run(
+            result.spec.name,
+            result.spec.to_dict(),
+            result.to_dict(),
+            git_commit=git_commit(),
+            versions=package_versions(),
+        )
+    finally:
+        if owned:
+            handle.close()

@@ -1,0 +1,256 @@
+"""Fine-tune a cross-encoder re-ranker, and keep it only if it beats the first-stage ranking.
+
+No pretrained cross-encoder can be downloaded on an offline machine, so ``base_model`` may be a
+bi-encoder: ``CrossEncoder(<MiniLM folder>, num_labels=1)`` keeps its transformer and adds a fresh
+one-score head. Such a model ranks at random before training - which is why the gate compares the
+fine-tuned re-ranker with the first-stage ranking it re-orders, not with its untrained self.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flywheel.data.types import Run
+from flywheel.errors import ConfigError
+from flywheel.models import resolve_model
+from flywheel.settings import ensure_offline
+from flywheel.training.artifacts import RunRecord, write_run_artifacts
+from flywheel.training.config import RerankerTrainConfig
+from flywheel.training.devset import DevSet
+from flywheel.training.loop import (
+    History,
+    RichProgressCallback,
+    gate,
+    quiet,
+    resume_point,
+    training_arguments,
+)
+from flywheel.training.losses import (
+    LISTWISE_RERANKER_LOSSES,
+    build_reranker_loss,
+    resolve_reranker_loss,
+)
+from flywheel.training.rows import (
+    prepare_listwise_dataset,
+    prepare_pair_dataset,
+    reranker_is_graded,
+    to_dataset,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RerankerTrainResult", "train_reranker"]
+
+
+@dataclass
+class RerankerTrainResult:
+    """What a re-ranker run produced and whether it should be used over the first stage."""
+
+    model_path: Path
+    base_model: str
+    metric: str
+    loss: str
+    first_stage_dev_score: float | None
+    base_dev_score: float | None
+    trained_dev_score: float | None
+    per_epoch_dev: list[float]
+    accepted: bool
+    verdict: str
+    train_seconds: float
+    steps: int
+    loss_history: list[float]
+    manifest_path: Path
+    resumed: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["model_path"] = str(self.model_path)
+        record["manifest_path"] = str(self.manifest_path)
+        return record
+
+
+def _training_dataset(rows: Any, config: RerankerTrainConfig) -> tuple[Any, str, bool]:
+    """The rows in the shape the chosen loss reads, the resolved loss name, and gradedness."""
+    dataset = to_dataset(rows)
+    if "query" not in dataset.column_names:
+        raise ConfigError(
+            "re-ranker rows need columns query, passage, score[, grade]; "
+            f"got {dataset.column_names}"
+        )
+    graded = reranker_is_graded(dataset)
+    loss_name = resolve_reranker_loss(config.loss, graded=graded)
+    if loss_name in LISTWISE_RERANKER_LOSSES:
+        shaped = prepare_listwise_dataset(
+            dataset, max_docs=config.max_docs_per_query, seed=config.seed
+        )
+    else:
+        normalise = loss_name == "mse" or "score" not in dataset.column_names
+        shaped = prepare_pair_dataset(dataset, normalise_grades=normalise)
+    return shaped, loss_name, graded
+
+
+def train_reranker(
+    rows: Sequence[Mapping[str, Any]] | Any,
+    *,
+    base_model: str,
+    out_dir: Path,
+    config: RerankerTrainConfig | None = None,
+    dev: DevSet | None = None,
+    dev_candidates: Run | None = None,
+    resume: bool = True,
+    metric: str = "ndcg@10",
+    dataset_path: str | None = None,
+    dataset_card: Mapping[str, Any] | None = None,
+) -> RerankerTrainResult:
+    """Fine-tune a ``CrossEncoder`` on ``query, passage, score[, grade]`` rows.
+
+    ``base_model`` is a cross-encoder or a bi-encoder (its backbone gets a new scoring head).
+    With ``dev`` and ``dev_candidates`` (the first-stage run over ``dev.texts``), each epoch
+    re-ranks the top ``config.rerank_depth`` candidates per dev query and scores them with
+    ``metric``; ``accepted`` is true only if the re-ranked list beats the first-stage list by
+    more than ``config.min_gain``. Writes ``out_dir/model`` (a normal CrossEncoder folder with
+    a card), ``out_dir/checkpoints`` (resumable) and ``out_dir/manifest.json``.
+    """
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from transformers import set_seed
+
+    from flywheel.training.evaluators import RerankDevEvaluator
+
+    ensure_offline()
+    config = config or RerankerTrainConfig()
+    if dev is not None and dev_candidates is None:
+        raise ConfigError(
+            "a re-ranker dev set needs dev_candidates: the first-stage run to re-rank "
+            "(e.g. the base embedder's top 100 per dev query)"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints_dir = out_dir / "checkpoints"
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    set_seed(config.seed)
+
+    dataset, loss_name, graded = _training_dataset(rows, config)
+    resolved = resolve_model(base_model)
+    model = CrossEncoder(resolved, num_labels=1, max_length=config.max_length)
+    loss = build_reranker_loss(model, loss_name, config)
+    timings["load_seconds"] = time.perf_counter() - started
+
+    evaluator = None
+    first_stage: float | None = None
+    base_score: float | None = None
+    if dev is not None and dev_candidates is not None:
+        evaluator = RerankDevEvaluator(
+            dev,
+            dev_candidates,
+            metric=metric,
+            depth=config.rerank_depth,
+            batch_size=config.batch_size,
+        )
+        tick = time.perf_counter()
+        first_stage = evaluator.first_stage_score()
+        base_score = evaluator(model)[evaluator.primary_metric]
+        timings["base_eval_seconds"] = time.perf_counter() - tick
+        logger.info(
+            "dev %s: first stage %.4f, base re-ranker %.4f", metric, first_stage, base_score
+        )
+
+    steps_per_epoch = max(1, math.ceil(len(dataset) / config.batch_size))
+    args = CrossEncoderTrainingArguments(
+        **training_arguments(
+            config,
+            checkpoints_dir,
+            best_metric=evaluator.trainer_metric if evaluator else None,
+            steps_per_epoch=steps_per_epoch,
+        )
+    )
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=loss,
+        evaluator=evaluator,
+        callbacks=[RichProgressCallback("fine-tuning re-ranker")],
+    )
+    quiet(trainer)
+    resumed = resume_point(checkpoints_dir, resume)
+    tick = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if resumed else None)
+    timings["train_seconds"] = time.perf_counter() - tick
+
+    metric_key = evaluator.trainer_metric if evaluator else None
+    history = History.from_log(trainer.state.log_history, metric_key)
+    trained_score: float | None = None
+    if evaluator is not None:
+        tick = time.perf_counter()
+        trained_score = evaluator(model)[evaluator.primary_metric]
+        timings["final_eval_seconds"] = time.perf_counter() - tick
+    accepted, verdict = gate(
+        trained_score,
+        first_stage,
+        min_gain=config.min_gain,
+        bar_name="first-stage ranking",
+        what="re-ranker",
+    )
+    logger.info(verdict)
+
+    model_dir = out_dir / "model"
+    tick = time.perf_counter()
+    model.save(str(model_dir))
+    timings["save_seconds"] = time.perf_counter() - tick
+    timings["total_seconds"] = time.perf_counter() - started
+    manifest_path = write_run_artifacts(
+        out_dir,
+        RunRecord(
+            kind="reranker",
+            base_model=base_model,
+            base_model_resolved=resolved,
+            model_dir=model_dir,
+            dataset_rows=len(dataset),
+            dataset_columns=list(dataset.column_names),
+            dataset_fingerprint=getattr(dataset, "_fingerprint", None),
+            dataset_path=dataset_path,
+            dataset_card=dataset_card,
+            dev=dev.describe() if dev else None,
+            metric=metric,
+            config=config.to_record(),
+            scores={"first-stage": first_stage, "base": base_score, "trained": trained_score},
+            per_epoch_dev=history.dev,
+            accepted=accepted,
+            verdict=verdict,
+            steps=int(trainer.state.global_step),
+            loss_history=history.loss,
+            resumed=resumed,
+            timings=timings,
+            extra={"loss_resolved": loss_name, "graded_labels": graded},
+        ),
+    )
+    return RerankerTrainResult(
+        model_path=model_dir,
+        base_model=base_model,
+        metric=metric,
+        loss=loss_name,
+        first_stage_dev_score=first_stage,
+        base_dev_score=base_score,
+        trained_dev_score=trained_score,
+        per_epoch_dev=history.dev,
+        accepted=accepted,
+        verdict=verdict,
+        train_seconds=timings["train_seconds"],
+        steps=int(trainer.state.global_step),
+        loss_history=history.loss,
+        manifest_path=manifest_path,
+        resumed=resumed,
+        timings=timings,
+    )

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from flywheel.store import Store
+from flywheel.store.engine import current_revision, head_revision
+
+EXPECTED = {
+    "alembic_version": ["version_num"],
+    "documents": ["doc_id", "title", "text", "metadata", "content_hash"],
+    "chunks": ["chunk_id", "doc_id", "strategy", "position", "text", "content_hash"],
+    "queries": ["qid", "text", "intent", "source", "reference_answer", "reasoning"],
+    "judgments": [
+        "judgment_id",
+        "qid",
+        "doc_id",
+        "chunk_id",
+        "grade",
+        "source",
+        "split",
+        "created_at",
+    ],
+    "events": ["event_id", "kind", "session_id", "user_id", "qid", "timestamp", "payload"],
+    "experiment_runs": [
+        "run_id",
+        "name",
+        "spec",
+        "created_at",
+        "git_commit",
+        "versions",
+        "results",
+    ],
+}
+
+
+def test_schema_is_exactly_the_documented_tables_and_columns(store: Store) -> None:
+    inspector = inspect(store.engine)
+    actual = {
+        table: [c["name"] for c in inspector.get_columns(table)]
+        for table in inspector.get_table_names()
+    }
+    assert actual == EXPECTED
+
+
+def test_a_pair_has_one_grade_per_source_enforced_by_the_database(seeded: Store) -> None:
+    from datetime import UTC, datetime
+
+    from flywheel.store.schema import judgments
+
+    row = {
+        "qid": "q1",
+        "doc_id": "d1",
+        "chunk_id": None,
+        "grade": 1,
+        "source": "human",
+        "split": None,
+        "created_at": datetime.now(UTC),
+    }
+    with seeded.engine.begin() as conn:
+        conn.execute(judgments.insert(), row)
+        conn.execute(judgments.insert(), {**row, "source": "llm"})
+    with pytest.raises(IntegrityError), seeded.engine.begin() as conn:
+        conn.execute(judgments.insert(), {**row, "grade": 3})
+    with pytest.raises(IntegrityError), seeded.engine.begin() as conn:  # grade outside 0-5
+        conn.execute(judgments.insert(), {**row, "source": "derived", "grade": 6})
+    assert len(seeded.judgments()) == 2
+
+
+def test_migrations_match_the_sqlalchemy_tables(store: Store) -> None:
+    from flywheel.store import schema
+
+    inspector = inspect(store.engine)
+    for table in schema.metadata.sorted_tables:
+        assert [c["name"] for c in inspector.get_columns(table.name)] == list(table.c.keys())
+
+
+def test_sqlite_uses_wal_and_enforces_foreign_keys(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_opening_from_another_folder_migrates_once(tmp_path: Path, monkeypatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "nested" / "x.db"))
+    first = Store()
+    assert current_revision(first.engine) == head_revision() == "0001_initial"
+    first.add_queries({"q": "kept"})
+    again = Store()  # reopening must not touch existing data
+    assert again.queries() == {"q": "kept"}
+    assert (tmp_path / "nested" / "x.db").exists()
+    assert not (elsewhere / "flywheel.db").exists()
+
+
+def test_default_location_is_flywheel_db_in_the_working_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLYWHEEL_DB", raising=False)
+    Store().close()
+    assert os.path.exists(tmp_path / "flywheel.db")
