@@ -101,3 +101,20 @@ def test_leakage_error_names_count_and_examples():
     # b.e = 1.0; c.f = (0.42 + 0.56) / 0.99 = 0.99: both leak at 0.95
     assert near.leaked_qids == {"b", "c"}
     assert check_leakage({"b": "billing"}, {"e": "bill"}).count == 0
+
+
+def test_difficulty_histogram_and_false_negative_estimate():
+    from flywheel.datasets import difficulty_histogram, estimate_false_negative_rate
+
+    bins = difficulty_histogram([0.05, 0.55, 0.56, 0.99, 1.2], bins=4)
+    assert [b["count"] for b in bins] == [1, 0, 2, 2]  # 1.2 falls into the last bin
+    mined = MinedNegatives(
+        [MinedExample("q", "d1", 0.8, ("d3", "d4"), (0.6, 0.5), (0, 1)),
+         MinedExample("r", "d1", 0.8, ("d2",), (0.6,), (0,))],
+        HardNegativeConfig(), MiningStats(),
+    )  # fmt: skip
+    # another annotator judged q only: d3 relevant, d4 not; r's negative is not checkable
+    estimate = estimate_false_negative_rate(mined, {"second": {"q": {"d3": 2, "d4": 0}}})
+    assert estimate["checkable_negatives"] == 2 and estimate["judged_relevant"] == 1
+    assert estimate["rate"] == 0.5
+    assert mined.difficulty() == pytest.approx([0.75, 0.625, 0.75])

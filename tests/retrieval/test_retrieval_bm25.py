@@ -24,8 +24,10 @@ def test_bm25_scores_match_bm25s_called_directly(tiny_corpus, tiny_queries):
     texts = [tiny_corpus[i].text_for_encoding for i in ids]
     stemmer = Stemmer.Stemmer("english")
     direct = bm25s.BM25(k1=1.2, b=0.5)
-    direct.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
-                 show_progress=False)
+    direct.index(
+        bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
+        show_progress=False,
+    )
     ours = BM25Retriever(tiny_corpus, k1=1.2, b=0.5).search(tiny_queries, k=5)
     for qid, query in tiny_queries.items():
         tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)

@@ -64,8 +64,9 @@ def test_reranked_retriever_fetches_depth_and_returns_k():
 def test_cross_encoder_on_real_minilm_backbone():
     # MiniLM is a bi-encoder: as a CrossEncoder it gets a fresh, untrained head. This checks
     # loading, batching, shapes and plumbing, not relevance.
-    reranker = CrossEncoderReranker("sentence-transformers/all-MiniLM-L6-v2", depth=3,
-                                    num_labels=1, max_length=64, device="cpu")
+    reranker = CrossEncoderReranker(
+        "sentence-transformers/all-MiniLM-L6-v2", depth=3, num_labels=1, max_length=64, device="cpu"
+    )
     texts = {"a": "cats purr", "b": "rockets burn fuel", "c": "fish swim", "d": "birds fly"}
     run = {"q1": {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}, "q2": {"b": 1.0}}
     out = reranker.rerank({"q1": "which animal purrs", "q2": "rocket"}, run, texts)

@@ -7,7 +7,18 @@ import sys
 import typer
 from rich.console import Console
 
-from flywheel.cli import chunk, dataset, experiment, ingest, init, report, roadmap, status, train
+from flywheel.cli import (
+    chunk,
+    dataset,
+    experiment,
+    ingest,
+    init,
+    report,
+    roadmap,
+    run,
+    status,
+    train,
+)
 from flywheel.errors import FlywheelError
 from flywheel.settings import ensure_offline
 
@@ -30,6 +41,8 @@ app.command("status")(status.status)
 app.command("chunk")(chunk.chunk)
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(train.app, name="train")
+app.command("run")(run.run)
+app.command("demo")(run.demo)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ Import cost stays low: FAISS, datasets and pyarrow load only inside the function
 """
 
 from flywheel.datasets.artifact import DatasetKind, SavedDataset, load_dataset, save_dataset
+from flywheel.datasets.build import BuildOptions, build_dataset
 from flywheel.datasets.cards import DatasetCard, difficulty_histogram, estimate_false_negative_rate
 from flywheel.datasets.export import ExportFormat, export_dataset, to_hf_dataset
 from flywheel.datasets.graded import build_graded_pairs
@@ -20,6 +21,7 @@ from flywheel.datasets.splits import LeakageReport, QuerySplit, check_leakage, s
 from flywheel.datasets.triplets import build_triplets
 
 __all__ = [
+    "BuildOptions",
     "DatasetCard",
     "DatasetKind",
     "EventLabels",
@@ -32,6 +34,7 @@ __all__ = [
     "Sampling",
     "SavedDataset",
     "Signal",
+    "build_dataset",
     "build_graded_pairs",
     "build_pairs",
     "build_triplets",

@@ -177,9 +177,11 @@ def build_dataset(
             rows[part] = build_pairs(part_queries, qrels, texts)
             sources["judged"] += len(rows[part])
         elif kind == DatasetKind.TRIPLETS:
-            assert mined is not None  # mined above for triplets
-            rows[part] = build_triplets(
-                _subset(mined, set(qids)), part_queries, texts, num_negatives=config.num_negatives
+            subset = _subset(mined, set(qids)) if mined is not None else None
+            rows[part] = (
+                build_triplets(subset, part_queries, texts, num_negatives=config.num_negatives)
+                if subset is not None
+                else []
             )
             sources["judged+mined"] += len(rows[part])
         else:

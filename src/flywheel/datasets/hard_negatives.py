@@ -20,9 +20,8 @@ filters can only thin the window. (sentence-transformers applies its window afte
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,13 +29,28 @@ from typing import Any
 import numpy as np
 
 from flywheel.data.types import Qrels, Queries, Run
-from flywheel.datasets._selection import Candidate, MiningStats, select_negatives
+from flywheel.datasets._selection import (
+    CandidateMatrix,
+    MinedExample,
+    MiningStats,
+    PairScorer,
+    select,
+)
+from flywheel.datasets.triplets import build_triplets
 from flywheel.errors import ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
-# (query, passage) pairs -> scores; a sentence-transformers CrossEncoder's ``predict`` fits.
-PairScorer = Callable[[list[tuple[str, str]]], Sequence[float]]
+__all__ = [
+    "HardNegativeConfig",
+    "MarginReference",
+    "MinedExample",
+    "MinedNegatives",
+    "MiningStats",
+    "Sampling",
+    "mine_from_run",
+    "mine_hard_negatives",
+]
 
 
 class Sampling(StrEnum):
@@ -146,18 +160,6 @@ def _enum(enum: type[StrEnum], value: Any, kind: str) -> Any:
         raise UnknownComponentError(kind, str(value), [str(m) for m in enum]) from None
 
 
-@dataclass(frozen=True, slots=True)
-class MinedExample:
-    """The negatives chosen for one (query, positive) pair, best first."""
-
-    qid: str
-    positive_id: str
-    positive_score: float | None
-    negative_ids: tuple[str, ...]
-    negative_scores: tuple[float, ...]
-    negative_ranks: tuple[int, ...]
-
-
 @dataclass
 class MinedNegatives:
     """Result of a mining run: per (qid, positive) negatives, the config and what was dropped."""
@@ -172,8 +174,6 @@ class MinedNegatives:
         self, queries: Queries, texts: Mapping[str, str], *, num_negatives: int | None = None
     ) -> list[dict[str, str]]:
         """Triplet rows (see :func:`flywheel.datasets.triplets.build_triplets`)."""
-        from flywheel.datasets.triplets import build_triplets
-
         return build_triplets(
             self, queries, texts, num_negatives=num_negatives or self.config.num_negatives
         )
@@ -206,11 +206,6 @@ def _positives(qrels: Qrels, qid: str) -> list[str]:
     return [doc_id for doc_id, grade in qrels.get(qid, {}).items() if grade > 0]
 
 
-def _seed_for(seed: int, qid: str, positive_id: str) -> np.random.Generator:
-    digest = hashlib.blake2b(f"{qid}\x00{positive_id}".encode(), digest_size=8).digest()
-    return np.random.default_rng([seed, int.from_bytes(digest, "little")])
-
-
 def _load_cross_encoder(name: str) -> PairScorer:
     try:
         from sentence_transformers import CrossEncoder
@@ -222,63 +217,31 @@ def _load_cross_encoder(name: str) -> PairScorer:
     return lambda pairs: model.predict(pairs, show_progress_bar=False)
 
 
-def _run_selection(
-    plan: list[tuple[str, list[str], list[Candidate], dict[str, float | None]]],
-    queries: Queries,
-    texts: Mapping[str, str] | None,
+def _reference(pos_scores: np.ndarray, qids: list[str], config: HardNegativeConfig) -> np.ndarray:
+    """Per row, the positive score the margins use: the row's own, or its query's weakest."""
+    if config.margin_reference == MarginReference.EACH_POSITIVE or len(qids) == 0:
+        return pos_scores.copy()
+    starts = [0] + [i for i in range(1, len(qids)) if qids[i] != qids[i - 1]]
+    sizes = np.diff(starts + [len(qids)])
+    # NaN (unknown) positives are ignored; a query with none known stays NaN
+    filled = np.where(np.isnan(pos_scores), np.inf, pos_scores)
+    floor = np.minimum.reduceat(filled, starts)
+    floor[np.isinf(floor)] = np.nan
+    return np.repeat(floor, sizes)
+
+
+def _finish(
+    matrix: CandidateMatrix,
     config: HardNegativeConfig,
     stats: MiningStats,
+    queries: Queries,
+    texts: Mapping[str, str] | None,
     cross_encoder: PairScorer | None,
 ) -> list[MinedExample]:
-    """Shared tail: optional cross-encoder rescoring, then per-positive selection."""
-    ce_scores: dict[tuple[str, str], float] = {}
     scorer = cross_encoder
     if scorer is None and config.use_cross_encoder:
         scorer = _load_cross_encoder(config.use_cross_encoder)
-    if scorer is not None:
-        if texts is None:
-            raise ConfigError("cross-encoder filtering needs document texts; pass texts=...")
-        keys = [(qid, c.doc_id) for qid, _, window, _ in plan for c in window]
-        if keys:
-            scores = scorer([(queries[qid], texts[doc_id]) for qid, doc_id in keys])
-            ce_scores = {key: float(s) for key, s in zip(keys, scores, strict=True)}
-
-    examples: list[MinedExample] = []
-    for qid, positives, window, pos_scores in plan:
-        known = [s for s in pos_scores.values() if s is not None]
-        floor = min(known) if known else None
-        found_any = False
-        for positive_id in positives:
-            reference = (
-                pos_scores.get(positive_id)
-                if config.margin_reference == MarginReference.EACH_POSITIVE
-                else floor
-            )
-            chosen = select_negatives(
-                window,
-                reference,
-                config,
-                stats,
-                rng=_seed_for(config.seed, qid, positive_id),
-                ce_scores={c.doc_id: ce_scores[(qid, c.doc_id)] for c in window}
-                if ce_scores
-                else None,
-            )
-            found_any = found_any or bool(chosen)
-            examples.append(
-                MinedExample(
-                    qid=qid,
-                    positive_id=positive_id,
-                    positive_score=pos_scores.get(positive_id),
-                    negative_ids=tuple(c.doc_id for c in chosen),
-                    negative_scores=tuple(c.score for c in chosen),
-                    negative_ranks=tuple(c.rank for c in chosen),
-                )
-            )
-        stats.queries += 1
-        if not found_any:
-            stats.queries_without_negative += 1
-    stats.examples = len(examples)
+    examples = select(matrix, config, stats, scorer=scorer, queries=queries, texts=texts)
     logger.info(
         "mined negatives for %d (query, positive) pairs: %s", len(examples), stats.to_dict()
     )
@@ -303,7 +266,8 @@ def mine_hard_negatives(
     ``query_embeddings`` rows follow ``query_ids`` (default: ``list(queries)``);
     ``doc_embeddings`` rows follow ``doc_ids``. Only queries with at least one judged positive
     present in ``doc_ids`` are mined. ``texts`` is needed only for cross-encoder filtering.
-    Returns :class:`MinedNegatives`; turn it into rows with :func:`build_triplets`.
+    One FAISS ``IndexFlatIP`` search serves all queries, with ``k = range_max + the most
+    positives any query has``. Returns :class:`MinedNegatives`; rows via :func:`build_triplets`.
     """
     try:
         import faiss
@@ -321,11 +285,12 @@ def mine_hard_negatives(
     doc_index = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     row_of = {qid: i for i, qid in enumerate(query_ids)}
     stats = MiningStats()
+    source = f"dense:{model_name}" if model_name else "dense"
 
-    todo: list[tuple[str, list[str]]] = []
+    todo: list[tuple[str, list[int]]] = []
     for qid in queries:
         positives = _positives(qrels, qid)
-        present = [p for p in positives if p in doc_index]
+        present = [doc_index[p] for p in positives if p in doc_index]
         stats.positives_missing += len(positives) - len(present)
         if not present:
             continue
@@ -333,43 +298,36 @@ def mine_hard_negatives(
             raise ConfigError(f"query '{qid}' has no embedding row; include it in query_ids")
         todo.append((qid, present))
     if not todo:
-        return MinedNegatives([], config, stats, source=f"dense:{model_name}".rstrip(":"))
+        return MinedNegatives([], config, stats, source=source)
 
     docs = np.ascontiguousarray(doc_embeddings, dtype=np.float32)
-    qmat = np.ascontiguousarray(
-        query_embeddings[[row_of[qid] for qid, _ in todo]], dtype=np.float32
-    )
-    # Known positives are skipped, so ask for room for the most positives a query has.
-    max_positives = max(len(_positives(qrels, qid)) for qid, _ in todo)
-    k = min(config.range_max + max_positives, len(doc_ids))
+    qmat = np.ascontiguousarray(query_embeddings[[row_of[q] for q, _ in todo]], dtype=np.float32)
+    k = min(config.range_max + max(len(p) for _, p in todo), len(doc_ids))
     index = faiss.IndexFlatIP(docs.shape[1])
     index.add(docs)
     scores, indices = index.search(qmat, k)
 
-    plan = []
-    for row, (qid, positives) in enumerate(todo):
-        judged = set(_positives(qrels, qid))
-        pos_rows = [doc_index[p] for p in positives]
-        pos_values = docs[pos_rows] @ qmat[row]
-        window: list[Candidate] = []
-        rank = 0
-        for doc_row, score in zip(indices[row], scores[row], strict=True):
-            if doc_row < 0:
-                break
-            doc_id = doc_ids[doc_row]
-            if doc_id in judged:
-                stats.dropped_positive += 1
-                continue
-            if rank >= config.range_min:
-                window.append(Candidate(doc_id, float(score), rank))
-            rank += 1
-            if rank >= config.range_max:
-                break
-        plan.append(
-            (qid, positives, window, dict(zip(positives, map(float, pos_values), strict=True)))
-        )
-    examples = _run_selection(plan, queries, texts, config, stats, cross_encoder)
-    source = f"dense:{model_name}" if model_name else "dense"
+    # one row per (query, positive); rows of a query are adjacent
+    sizes = np.array([len(p) for _, p in todo])
+    query_row = np.repeat(np.arange(len(todo)), sizes)
+    pos_rows = np.concatenate([p for _, p in todo])
+    cand = indices[query_row].astype(np.int64)
+    n_docs = len(doc_ids)
+    own = np.unique(np.repeat(np.arange(len(todo)), sizes) * n_docs + pos_rows)
+    is_positive = np.isin(query_row[:, None] * n_docs + cand, own)
+    pos_scores = np.einsum("ij,ij->i", qmat[query_row], docs[pos_rows]).astype(np.float64)
+    qids = [qid for qid, p in todo for _ in p]
+    matrix = CandidateMatrix(
+        qids=qids,
+        positive_ids=[doc_ids[r] for r in pos_rows.tolist()],
+        positive_scores=pos_scores,
+        reference=_reference(pos_scores, qids, config),
+        doc_ids=doc_ids,
+        cand=cand,
+        scores=scores[query_row],
+        is_positive=is_positive,
+    )
+    examples = _finish(matrix, config, stats, queries, texts, cross_encoder)
     return MinedNegatives(examples, config, stats, source=source)
 
 
@@ -392,32 +350,51 @@ def mine_from_run(
     """
     config = config or HardNegativeConfig()
     stats = MiningStats()
-    plan = []
+    vocab: dict[str, int] = {}
+    rows: list[tuple[str, str, float, list[int], list[float], set[str]]] = []
     for qid in queries:
         positives = _positives(qrels, qid)
-        if not positives or qid not in run:
-            stats.queries_without_run += bool(positives)
+        if not positives:
             continue
-        judged = set(positives)
+        if qid not in run:
+            stats.queries_without_run += 1
+            continue
         ranked = sorted(run[qid].items(), key=lambda item: (-item[1], item[0]))
-        pos_scores: dict[str, float | None] = {}
+        ranked = ranked[: config.range_max + len(positives)]
+        ids = [vocab.setdefault(doc_id, len(vocab)) for doc_id, _ in ranked]
+        values = [float(score) for _, score in ranked]
         for p in positives:
             score = run[qid].get(p)
             if score is None and positive_scores is not None:
                 score = positive_scores.get(qid, {}).get(p)
-            pos_scores[p] = None if score is None else float(score)
             stats.positive_score_unknown += score is None
-        window: list[Candidate] = []
-        rank = 0
-        for doc_id, score in ranked:
-            if doc_id in judged:
-                stats.dropped_positive += 1
-                continue
-            if rank >= config.range_min:
-                window.append(Candidate(doc_id, float(score), rank))
-            rank += 1
-            if rank >= config.range_max:
-                break
-        plan.append((qid, positives, window, pos_scores))
-    examples = _run_selection(plan, queries, texts, config, stats, cross_encoder)
+            rows.append((qid, p, np.nan if score is None else float(score), ids, values,
+                         set(positives)))  # fmt: skip
+    if not rows:
+        return MinedNegatives([], config, stats, source=source)
+    width = max(len(r[3]) for r in rows)
+    cand = np.full((len(rows), width), -1, dtype=np.int64)
+    scores = np.full((len(rows), width), -np.inf)
+    for i, (_, _, _, ids, values, _) in enumerate(rows):
+        cand[i, : len(ids)] = ids
+        scores[i, : len(values)] = values
+    doc_ids = list(vocab)
+    v = len(doc_ids)
+    own = np.array(
+        [i * v + vocab[p] for i, r in enumerate(rows) for p in r[5] if p in vocab], dtype=np.int64
+    )
+    is_positive = np.isin(np.arange(len(rows))[:, None] * v + cand, own) & (cand >= 0)
+    qids = [r[0] for r in rows]
+    pos_scores = np.array([r[2] for r in rows], dtype=np.float64)
+    matrix = CandidateMatrix(
+        qids=qids,
+        positive_ids=[r[1] for r in rows],
+        positive_scores=pos_scores,
+        reference=_reference(pos_scores, qids, config),
+        doc_ids=doc_ids,
+        cand=cand,
+        scores=scores,
+        is_positive=is_positive,
+    )
+    examples = _finish(matrix, config, stats, queries, texts, cross_encoder)
     return MinedNegatives(examples, config, stats, source=source)

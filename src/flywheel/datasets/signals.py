@@ -324,28 +324,32 @@ def _collect(events: list[Event], policy: LabelPolicy, table: dict[int, float] |
                 if chunk not in touched and rank <= policy.ignored_depth and not cited:
                     add(qid, chunk, Signal.IGNORED, session)
 
+    by_qid: dict[str, list[tuple[str, list[_Occurrence]]]] = defaultdict(list)
+    for (qid, chunk), found in occ.items():
+        by_qid[qid].append((chunk, found))
+
+    def liked(qid: str, session: str) -> list[str]:
+        """Chunks with a positive occurrence for ``qid`` in ``session``."""
+        return [
+            chunk
+            for chunk, found in by_qid.get(qid, [])
+            if any(
+                o.session_id == session and policy.rules[o.signal].polarity == Polarity.POSITIVE
+                for o in found
+            )
+        ]
+
     if policy.reformulations:
         for e in events:
             if isinstance(e, ReformulationEvent):
-                for (qid, chunk), found in list(occ.items()):
-                    if qid == e.qid and any(
-                        o.session_id == e.session_id
-                        and policy.rules[o.signal].polarity == Polarity.POSITIVE
-                        for o in found
-                    ):
-                        add(e.previous_qid, chunk, Signal.REFORMULATION, e.session_id)
-    pairs = []
-    for session, qid, target in mlt:
-        for (q, chunk), found in occ.items():
-            if (
-                q == qid
-                and chunk != target
-                and any(
-                    o.session_id == session and policy.rules[o.signal].polarity == Polarity.POSITIVE
-                    for o in found
-                )
-            ):
-                pairs.append((target, chunk))
+                for chunk in liked(e.qid, e.session_id):
+                    add(e.previous_qid, chunk, Signal.REFORMULATION, e.session_id)
+    pairs = [
+        (target, chunk)
+        for session, qid, target in mlt
+        for chunk in liked(qid, session)
+        if chunk != target
+    ]
     return occ, pairs, preferences
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from flywheel.data.types import Queries
-from flywheel.datasets.hard_negatives import MinedNegatives
 from flywheel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flywheel.datasets.hard_negatives import MinedNegatives
 
 logger = logging.getLogger(__name__)
 

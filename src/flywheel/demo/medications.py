@@ -18,22 +18,90 @@ from pathlib import Path
 
 from flywheel._internal.io import atomic_open
 
-_SYLLABLES = ["zor", "va", "tin", "mel", "ox", "pra", "dil", "nex", "ca", "lor", "fen", "tri",
-              "bu", "sar", "ki", "mo", "ren", "tal", "quin", "este", "dro", "pex", "li", "vo"]
+_SYLLABLES = [
+    "zor",
+    "va",
+    "tin",
+    "mel",
+    "ox",
+    "pra",
+    "dil",
+    "nex",
+    "ca",
+    "lor",
+    "fen",
+    "tri",
+    "bu",
+    "sar",
+    "ki",
+    "mo",
+    "ren",
+    "tal",
+    "quin",
+    "este",
+    "dro",
+    "pex",
+    "li",
+    "vo",
+]
 _SUFFIXES = ["mab", "pril", "statin", "olol", "azole", "cillin", "dronate", "setron", "vir", "tide"]
 
-_CONDITIONS = ["high blood pressure", "migraine attacks", "type 2 diabetes", "chronic asthma",
-               "rheumatoid arthritis", "acid reflux", "seasonal allergies", "insomnia",
-               "generalised anxiety", "high cholesterol", "gout flares", "urinary infections",
-               "osteoporosis", "nerve pain", "psoriasis", "motion sickness"]
-_REACTIONS = ["nausea", "dizziness", "a dry mouth", "headache", "drowsiness", "skin rash",
-              "blurred vision", "muscle cramps", "constipation", "a metallic taste",
-              "ringing in the ears", "swollen ankles", "hair thinning", "vivid dreams"]
-_PARTNERS = ["warfarin", "grapefruit juice", "alcohol", "St John's wort", "lithium",
-             "antacids", "ibuprofen", "digoxin", "oral contraceptives", "clarithromycin"]
-_GROUPS = ["pregnant women", "people with severe kidney disease", "children under twelve",
-           "patients with liver failure", "anyone with a history of stomach ulcers",
-           "people with heart rhythm disorders", "breastfeeding mothers", "the very elderly"]
+_CONDITIONS = [
+    "high blood pressure",
+    "migraine attacks",
+    "type 2 diabetes",
+    "chronic asthma",
+    "rheumatoid arthritis",
+    "acid reflux",
+    "seasonal allergies",
+    "insomnia",
+    "generalised anxiety",
+    "high cholesterol",
+    "gout flares",
+    "urinary infections",
+    "osteoporosis",
+    "nerve pain",
+    "psoriasis",
+    "motion sickness",
+]
+_REACTIONS = [
+    "nausea",
+    "dizziness",
+    "a dry mouth",
+    "headache",
+    "drowsiness",
+    "skin rash",
+    "blurred vision",
+    "muscle cramps",
+    "constipation",
+    "a metallic taste",
+    "ringing in the ears",
+    "swollen ankles",
+    "hair thinning",
+    "vivid dreams",
+]
+_PARTNERS = [
+    "warfarin",
+    "grapefruit juice",
+    "alcohol",
+    "St John's wort",
+    "lithium",
+    "antacids",
+    "ibuprofen",
+    "digoxin",
+    "oral contraceptives",
+    "clarithromycin",
+]
+_GROUPS = [
+    "pregnant women",
+    "people with severe kidney disease",
+    "children under twelve",
+    "patients with liver failure",
+    "anyone with a history of stomach ulcers",
+    "people with heart rhythm disorders",
+    "breastfeeding mothers",
+    "the very elderly",
+]
 
 _PASSAGES = {
     "side_effects": [
@@ -112,8 +180,21 @@ def _passage(rng: random.Random, aspect: str, drug: str) -> str:
     g = rng.sample(_GROUPS, 2)
     d1 = rng.choice([5, 10, 20, 25, 50])
     return template.format(
-        drug=drug, r1=r[0], r2=r[1], r3=r[2], c1=c[0], c2=c[1], p1=p[0], p2=p[1], g1=g[0],
-        g2=g[1], d1=d1, d2=d1 * 2, d3=d1 * 4, w=rng.choice([2, 3, 4]), h=rng.choice([8, 12]),
+        drug=drug,
+        r1=r[0],
+        r2=r[1],
+        r3=r[2],
+        c1=c[0],
+        c2=c[1],
+        p1=p[0],
+        p2=p[1],
+        g1=g[0],
+        g2=g[1],
+        d1=d1,
+        d2=d1 * 2,
+        d3=d1 * 4,
+        w=rng.choice([2, 3, 4]),
+        h=rng.choice([8, 12]),
     )
 
 
@@ -122,20 +203,26 @@ def generate_medications(
     *,
     n_drugs: int = 80,
     test_fraction: float = 0.3,
+    dev_fraction: float = 0.15,
     seed: int = 0,
 ) -> Path:
-    """Write the dataset in BEIR layout (corpus.jsonl, queries.jsonl, qrels/train|test.tsv).
+    """Write the dataset in BEIR layout (corpus.jsonl, queries.jsonl, qrels/train|dev|test.tsv).
 
     ``n_drugs`` x 5 passages; 3 questions per passage. Drugs, not questions, are split between
-    train and test. Deterministic for a seed; files are written atomically.
+    train, dev and test, so dev - like test - asks about drugs training never saw.
+    Deterministic for a seed; files are written atomically.
     """
     rng = random.Random(seed)
     out = Path(out_dir)
     drugs = _drug_names(rng, n_drugs)
-    test_drugs = set(rng.sample(drugs, max(1, round(n_drugs * test_fraction))))
-    corpus, queries, qrels = [], [], {"train": [], "test": []}
+    shuffled = rng.sample(drugs, len(drugs))
+    n_test = max(1, round(n_drugs * test_fraction))
+    n_dev = max(1, round(n_drugs * dev_fraction))
+    split_of = {d: "test" for d in shuffled[:n_test]}
+    split_of.update({d: "dev" for d in shuffled[n_test : n_test + n_dev]})
+    corpus, queries, qrels = [], [], {"train": [], "dev": [], "test": []}
     for drug in drugs:
-        split = "test" if drug in test_drugs else "train"
+        split = split_of.get(drug, "train")
         for aspect in ASPECTS:
             doc_id = f"{drug.lower()}-{aspect}"
             corpus.append({"_id": doc_id, "title": drug, "text": _passage(rng, aspect, drug)})
@@ -149,7 +236,7 @@ def generate_medications(
     with atomic_open(out / "queries.jsonl") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in queries)
     for split, rows in qrels.items():
-        with atomic_open(out / "qrels" / f"{split}.tsv", newline="") as handle:
+        with atomic_open(out / "qrels" / f"{split}.tsv") as handle:
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
             writer.writerow(["query-id", "corpus-id", "score"])
             writer.writerows(rows)

@@ -60,12 +60,17 @@ def _choice(enum: type[StrEnum], value: str, what: str) -> StrEnum:
 
 
 @functools.lru_cache(maxsize=32)
-def _weights_hash(folder: str, stamp: float) -> str:  # stamp: mtime, so a retrained folder rehashes
+def _weights_hash(folder: str, stamp: tuple) -> str:  # stamp changes when any file changes
     return dir_weights_hash(folder)
 
 
 def _local_identity(folder: Path) -> str:
-    stamp = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
+    """Hash of the folder's weight files, memoised on their (path, mtime, size)."""
+    stamp = tuple(
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    )
     return _weights_hash(str(folder), stamp)[:16]
 
 
@@ -285,7 +290,7 @@ class Embedder:
         if not keys:
             self.truncation_rate = 0.0
             return np.empty((0, self.dimension), dtype=np.float32)
-        dim = cache._dim or self.dimension
+        dim = cache.dim or self.dimension
         out = np.empty((len(keys), dim), dtype=np.float32)
         cache.fill(keys, out, range(len(keys)))
         limit = self.max_seq_length

@@ -103,7 +103,9 @@ class RerankerTrainConfig(BaseTrainConfig):
 
     ``loss="auto"`` reads the labels: only 0/1 → ``BinaryCrossEntropyLoss`` on (query, passage)
     pairs; graded (a ``grade`` column with more than two values) → ``LambdaLoss``, listwise, with
-    the rows grouped per query so the loss optimises nDCG directly.
+    the rows grouped per query so the loss optimises nDCG directly. ``pos_weight`` weighs
+    positives in ``bce``; ``None`` = negatives per positive in the data, so a 1:7 mix does not
+    settle on "always irrelevant" (a constant score ranks nothing).
     """
 
     loss: str = RerankerLoss.AUTO.value
@@ -111,6 +113,7 @@ class RerankerTrainConfig(BaseTrainConfig):
     learning_rate: float = Field(2e-5, ge=0.0)
     max_length: int | None = Field(256, ge=8)
     max_docs_per_query: int = Field(16, ge=2)
+    pos_weight: float | None = Field(None, gt=0.0)
     rerank_depth: int = Field(100, ge=1)
 
     @field_validator("loss")

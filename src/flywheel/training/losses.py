@@ -59,7 +59,11 @@ def _triplet(model: Any, config: EmbedderTrainConfig) -> Any:
 def _bce(model: Any, config: RerankerTrainConfig) -> Any:
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    return BinaryCrossEntropyLoss(model)
+    if config.pos_weight is None:
+        return BinaryCrossEntropyLoss(model)
+    import torch
+
+    return BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(config.pos_weight))
 
 
 def _mse(model: Any, config: RerankerTrainConfig) -> Any:

@@ -96,6 +96,16 @@ def _training_dataset(rows: Any, config: RerankerTrainConfig) -> tuple[Any, str,
     return shaped, loss_name, graded
 
 
+def _negatives_per_positive(dataset: Any) -> float | None:
+    """BCE's ``pos_weight`` for unbalanced 0/1 rows; ``None`` when they are balanced or soft."""
+    scores = [float(s) for s in dataset["score"]]
+    positives = sum(1 for s in scores if s >= 0.5)
+    negatives = len(scores) - positives
+    if positives == 0 or negatives <= positives:
+        return None
+    return round(negatives / positives, 4)
+
+
 def train_reranker(
     rows: Sequence[Mapping[str, Any]] | Any,
     *,
@@ -142,6 +152,8 @@ def train_reranker(
     set_seed(config.seed)
 
     dataset, loss_name, graded = _training_dataset(rows, config)
+    if loss_name == "bce" and config.pos_weight is None:
+        config = config.model_copy(update={"pos_weight": _negatives_per_positive(dataset)})
     resolved = resolve_model(base_model)
     model = CrossEncoder(resolved, num_labels=1, max_length=config.max_length)
     loss = build_reranker_loss(model, loss_name, config)

@@ -1,0 +1,113 @@
+"""The loop's HTML report: verdicts first, then the test comparison, stage timings and a roadmap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flywheel.data.types import Queries, RetrievalDataset
+from flywheel.reports import Report
+from flywheel.reports.report import esc
+from flywheel.reports.roadmap import add_roadmap
+from flywheel.roadmap import Candidate, rank
+
+if TYPE_CHECKING:
+    from flywheel.pipeline.run import LoopResult
+
+
+def loop_roadmap(result: LoopResult) -> list[Candidate]:
+    """What to try next, with impact measured on dev where the loop measured it (never test)."""
+    metric = result.config["primary_metric"]
+    dev = result.dev_scores
+
+    def gain(new: str, old: str) -> float | None:
+        if new in dev and old in dev:
+            return round(max(dev[new][metric] - dev[old][metric], 0.0), 4)
+        return None
+
+    candidates = [
+        Candidate(
+            name="fine-tuned embedder",
+            impact=0.05,
+            effort=2,
+            risk="medium",
+            measured_impact=gain("fine-tuned dense", "base dense"),
+            description="contrastive fine-tune on judged pairs + mined hard negatives",
+        ),
+        Candidate(
+            name="hybrid with BM25",
+            impact=0.02,
+            effort=1,
+            risk="low",
+            measured_impact=gain("fine-tuned hybrid", "fine-tuned dense"),
+            description="reciprocal rank fusion of dense and BM25",
+        ),
+        Candidate(
+            name="trained re-ranker",
+            impact=0.03,
+            effort=3,
+            risk="high",
+            dependencies=["hybrid with BM25"],
+            measured_impact=gain("fine-tuned hybrid + re-rank", "fine-tuned hybrid"),
+            description="cross-encoder over the top of the first stage",
+        ),
+        Candidate(
+            name="labels from logged interactions",
+            impact=0.04,
+            effort=3,
+            risk="medium",
+            dependencies=["fine-tuned embedder"],
+            description="citations, clicks with dwell, thumbs: more training pairs",
+        ),
+        Candidate(
+            name="second round of mining with the fine-tuned model",
+            impact=0.01,
+            effort=1,
+            risk="medium",
+            dependencies=["fine-tuned embedder"],
+        ),
+        Candidate(
+            name="larger base model",
+            impact=0.03,
+            effort=2,
+            risk="low",
+            description="e.g. a bge-base-sized encoder; slower on CPU",
+        ),
+        Candidate(
+            name="ONNX / OpenVINO int8 inference",
+            impact=0.0,
+            effort=1,
+            risk="low",
+            description="2-4x CPU throughput at about the same quality",
+        ),
+    ]
+    return candidates
+
+
+def write_loop_report(
+    result: LoopResult, path: Path, *, dataset: RetrievalDataset, queries: Queries
+) -> Path:
+    metric = result.config["primary_metric"]
+    report = Report(f"rag-flywheel run on {result.dataset}")
+    items = "".join(f"<li>{esc(v)}</li>" for v in result.verdicts)
+    sizes = ", ".join(f"{k} {v}" for k, v in result.split_sizes.items())
+    report.add_section(
+        "Verdict",
+        f"<ul>{items}</ul><p>Sizes: {esc(sizes)}. The pipeline was "
+        f"chosen on the dev split (carved from training queries); the test split "
+        f"below was only measured.</p>",
+    )
+    dev_rows = [
+        [n, *(f"{s[m]:.4f}" for m in result.test.metrics)] for n, s in result.dev_scores.items()
+    ]
+    report.add_comparison(
+        result.test, metric=metric, queries=queries, corpus=dataset.corpus, runs=result.runs
+    )
+    report.add_table(
+        "Dev split (used for every decision)", ["system", *result.test.metrics], dev_rows
+    )
+    timing_rows = [[k, f"{v:.1f}"] for k, v in result.timings.items()]
+    timing_rows.append(["peak memory (MB)", f"{result.peak_memory_mb:.0f}"])
+    report.add_table("Stage timings (s)", ["stage", "seconds"], timing_rows)
+    add_roadmap(report, rank(loop_roadmap(result)))
+    return report.write(path)

@@ -1,0 +1,147 @@
+"""The whole loop on tiny generated data with tiny models: every stage runs, dev decides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flywheel.data import load_beir
+from flywheel.demo import generate_medications
+from flywheel.errors import ConfigError
+from flywheel.pipeline import LoopConfig, resolve_dataset, run_flywheel
+from flywheel.pipeline.config import MiningSettings, RerankerSettings
+from flywheel.pipeline.run import _gate
+from flywheel.testing import build_tiny_sentence_transformer
+from flywheel.training.config import EmbedderTrainConfig, RerankerTrainConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny") / "st")
+
+
+@pytest.fixture()
+def med(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
+    return generate_medications(tmp_path / "med", n_drugs=10, seed=1)
+
+
+def _config(dataset: Path, out: Path, model: str, *, reranker: bool) -> LoopConfig:
+    # a random tiny model scores everything alike: no margin, or no candidate would survive it
+    return LoopConfig(
+        mining=MiningSettings(relative_margin=None),
+        dataset=str(dataset),
+        out_dir=out,
+        base_model=model,
+        dev_fraction=0.2,
+        encode_batch_size=16,
+        embedder=EmbedderTrainConfig(
+            epochs=1, batch_size=8, max_seq_length=32, eval_each_epoch=False
+        ),
+        reranker=RerankerSettings(
+            enabled=reranker,
+            base_model=model,
+            depth=5,
+            negatives_per_query=2,
+            negative_window=10,
+            train=RerankerTrainConfig(epochs=1, batch_size=8, max_length=64),
+        ),
+    )
+
+
+def test_loop_runs_every_stage_and_selects_on_dev(
+    med: Path, tmp_path: Path, tiny_model: str
+) -> None:
+    result = run_flywheel(_config(med, tmp_path / "out", tiny_model, reranker=True))
+
+    expected = {
+        "bm25",
+        "base dense",
+        "base hybrid",
+        "fine-tuned dense",
+        "fine-tuned hybrid",
+        "base dense + re-rank",
+        "base hybrid + re-rank",
+        "fine-tuned dense + re-rank",
+        "fine-tuned hybrid + re-rank",
+    }
+    assert set(result.test.systems) == expected
+    assert result.test.baseline == "base dense"
+    # the selected pipeline is the best *dev* score among the systems the gates allow
+    metric = "ndcg@10"
+    allowed = [
+        n
+        for n in result.dev_scores
+        if (result.embedder_accepted or "fine-tuned" not in n)
+        and (result.reranker["accepted"] or "re-rank" not in n)
+    ]
+    assert result.selected == max(allowed, key=lambda n: result.dev_scores[n][metric])
+    # test metrics are over exactly the test queries, none of which were trained on
+    _, test_qrels = load_beir(med).split("test")
+    assert set(result.test.per_query("base dense", metric)) == set(test_qrels)
+    assert result.split_sizes["test"] == len(test_qrels)
+    # the dataset's own dev split (other drugs) is used, not carved from train
+    data = load_beir(med)
+    assert result.split_sizes["dev"] == len(data.qrels["dev"])
+    assert result.split_sizes["train"] == len(data.qrels["train"])
+    assert result.embedder["steps"] >= 1
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["selected"] == result.selected
+    assert set(summary["timings"]) >= {"load", "baseline", "mine", "train embedder", "re-rank"}
+    html = result.report_path.read_text()
+    assert "Verdict" in html and "data:image/png;base64" in html and "Ranked candidates" in html
+    # the loop's gate is written into the embedder's manifest
+    manifest = json.loads((tmp_path / "out" / "embedder" / "manifest.json").read_text())
+    assert manifest["loop_gate"]["accepted"] == result.embedder_accepted
+
+
+def test_gate_keeps_the_old_system_unless_dev_improves() -> None:
+    dev = {"new": {"ndcg@10": 0.5}, "old": {"ndcg@10": 0.5}}
+    accepted, line = _gate("embedder", dev, "new", "old", "ndcg@10")
+    assert not accepted and "old stays" in line
+    dev["new"]["ndcg@10"] = 0.51
+    assert _gate("embedder", dev, "new", "old", "ndcg@10")[0]
+
+
+def test_resolve_dataset_names_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYWHEEL_DATASETS", str(tmp_path))
+    with pytest.raises(ConfigError, match="FLYWHEEL_DATASETS") as info:
+        resolve_dataset("no-such-set")
+    assert "scifact" in str(info.value)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "corpus.jsonl").write_text("")
+    assert resolve_dataset("mine") == tmp_path / "mine"
+    demo = resolve_dataset("demo", work_dir=tmp_path / "w")
+    assert (demo / "qrels" / "test.tsv").exists()
+
+
+def test_cli_run_without_reranker(med: Path, tmp_path: Path, tiny_model: str) -> None:
+    from flywheel.cli.app import app
+
+    out = tmp_path / "cli-out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--dataset",
+            str(med),
+            "--out",
+            str(out),
+            "--base",
+            tiny_model,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--no-reranker",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "selected on dev" in result.output
+    assert (out / "report.html").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reranker"] is None
+    assert not any("re-rank" in s for s in summary["test"]["systems"])
