@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,14 @@ class ReverseRetriever:
         return {q: {d: float(i) for i, d in enumerate(self.doc_ids)} for q in queries}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _register_test_retriever() -> None:
-    from flywheel.retrieval.registry import register_retriever
+@pytest.fixture(autouse=True)
+def _register_test_retriever() -> Iterator[None]:
+    """Registered for the evaluation tests only; removed after each, so other areas' registry
+    tests see exactly the built-in retrievers."""
+    from flywheel.retrieval import registry
 
-    register_retriever(
+    registry.register_retriever(
         "test-reverse", lambda corpus, argument, /: ReverseRetriever(corpus), replace=True
     )
+    yield
+    registry._FACTORIES.pop("test-reverse", None)

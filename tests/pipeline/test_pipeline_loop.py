@@ -43,6 +43,7 @@ def _config(dataset: Path, out: Path, model: str, *, reranker: bool) -> LoopConf
         ),
         reranker=RerankerSettings(
             enabled=reranker,
+            evaluate_rejected=True,
             base_model=model,
             depth=5,
             negatives_per_query=2,

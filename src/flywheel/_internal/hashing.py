@@ -24,7 +24,9 @@ def dir_weights_hash(path: str | Path) -> str:
     root = Path(path)
     digest = hashlib.blake2b(digest_size=16)
     files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".bin", ".onnx", ".xml"}
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix in {".safetensors", ".bin", ".onnx", ".xml"}
     )
     for file in files:
         digest.update(str(file.relative_to(root)).encode())

@@ -1,4 +1,4 @@
-"""Atomic file writes: a temp file in the same folder, then rename. A crash never leaves half a file."""
+"""Atomic file writes: a temp file beside the target, then rename; a crash leaves no half file."""
 
 from __future__ import annotations
 

@@ -28,7 +28,10 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise DataFormatError(
-                        path, number, f"not valid JSON ({exc.msg})", "write one JSON object per line"
+                        path,
+                        number,
+                        f"not valid JSON ({exc.msg})",
+                        "write one JSON object per line",
                     ) from None
                 if not isinstance(obj, dict):
                     raise DataFormatError(path, number, "not a JSON object", "write {...} per line")
@@ -73,14 +76,17 @@ def read_qrels(path: Path) -> Qrels:
                 continue
             if len(row) < 3:
                 raise DataFormatError(
-                    path, number, f"expected 3 tab-separated columns, got {len(row)}",
+                    path,
+                    number,
+                    f"expected 3 tab-separated columns, got {len(row)}",
                     "write query-id<TAB>corpus-id<TAB>score",
                 )
             try:
                 grade = int(float(row[2]))
             except ValueError:
-                raise DataFormatError(path, number, f"score '{row[2]}' is not a number",
-                                      "use an integer grade 0-5") from None
+                raise DataFormatError(
+                    path, number, f"score '{row[2]}' is not a number", "use an integer grade 0-5"
+                ) from None
             qrels.setdefault(row[0], {})[row[1]] = grade
     return qrels
 
@@ -89,7 +95,9 @@ def load_beir(folder: str | Path, name: str | None = None) -> RetrievalDataset:
     """Load a BEIR-layout folder into memory (SciFact: about a second)."""
     root = Path(folder)
     if not root.is_dir():
-        raise DataFormatError(root, None, "not a folder", "pass a folder with corpus.jsonl, queries.jsonl and qrels/")
+        raise DataFormatError(
+            root, None, "not a folder", "pass a folder with corpus.jsonl, queries.jsonl and qrels/"
+        )
     corpus = read_corpus(root / "corpus.jsonl")
     queries = read_queries(root / "queries.jsonl")
     qrels = {p.stem: read_qrels(p) for p in sorted((root / "qrels").glob("*.tsv"))}

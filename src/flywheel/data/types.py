@@ -16,7 +16,7 @@ Queries = dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A document (or chunk) to retrieve. ``text_for_encoding`` joins title and body as BEIR does."""
+    """A document (or chunk). ``text_for_encoding`` joins title and body as BEIR does."""
 
     doc_id: str
     text: str
@@ -46,7 +46,8 @@ class RetrievalDataset:
 
         if name not in self.qrels:
             raise ConfigError(
-                f"dataset '{self.name}' has no split '{name}'; splits: {', '.join(sorted(self.qrels))}"
+                f"dataset '{self.name}' has no split '{name}'; "
+                f"splits: {', '.join(sorted(self.qrels))}"
             )
         qrels = self.qrels[name]
         return {qid: self.queries[qid] for qid in qrels if qid in self.queries}, qrels

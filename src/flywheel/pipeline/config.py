@@ -32,6 +32,9 @@ class RerankerSettings(BaseModel):
     depth: int = Field(20, ge=1)
     negatives_per_query: int = Field(4, ge=1)
     negative_window: int = Field(30, ge=2)
+    # A re-ranker rejected on dev replaces nothing; scoring the test split with it anyway costs
+    # the most CPU time of the whole loop, so it is opt-in.
+    evaluate_rejected: bool = False
     train: RerankerTrainConfig = Field(default_factory=RerankerTrainConfig)
 
 

@@ -188,8 +188,10 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         if len(rows) < 0.5 * len(pairs):
             # too few survive the false-negative filter: in-batch negatives alone beat a
             # training set that silently drops most positives
-            say(f"only {len(rows)} of {len(pairs)} positives got a hard negative; training on "
-                "pairs with in-batch negatives")
+            say(
+                f"only {len(rows)} of {len(pairs)} positives got a hard negative; training on "
+                "pairs with in-batch negatives"
+            )
             rows = pairs
         else:
             say(f"mined {len(rows)} triplets from {len(train_q)} training queries")
@@ -314,14 +316,7 @@ def _reranker_stage(
             dev_candidates=first_dev,
         )
     say(f"re-ranker: {len(rows)} graded pairs; {trained.verdict}")
-    with timings.stage("re-rank"):
-        reranker = CrossEncoderReranker(
-            str(trained.model_path), depth=settings.depth, device=config.device
-        )
-        firsts = {n: restrict(r, eval_q) for n, r in runs.items() if n != "bm25"}
-        for name, run in rerank_runs(reranker, eval_q, firsts, texts, depth=settings.depth).items():
-            runs[f"{name} + re-rank"] = run
-    return {
+    info = {
         "model_path": str(trained.model_path),
         "pairs": len(rows),
         "accepted": trained.accepted,
@@ -330,4 +325,16 @@ def _reranker_stage(
         "trained_dev": trained.trained_dev_score,
         "train_seconds": trained.train_seconds,
         "depth": settings.depth,
+        "applied": trained.accepted or settings.evaluate_rejected,
     }
+    if not info["applied"]:
+        info["verdict"] += " Not applied to the test split (rejected on dev)."
+        return info
+    with timings.stage("re-rank"):
+        reranker = CrossEncoderReranker(
+            str(trained.model_path), depth=settings.depth, device=config.device
+        )
+        firsts = {n: restrict(r, eval_q) for n, r in runs.items() if n != "bm25"}
+        for name, run in rerank_runs(reranker, eval_q, firsts, texts, depth=settings.depth).items():
+            runs[f"{name} + re-rank"] = run
+    return info
