@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,9 +35,7 @@ def _print_result(result) -> None:  # noqa: ANN001 - LoopResult, imported lazily
     console.print(table)
     for line in result.verdicts:
         console.print(f"- {line}")
-    console.print(
-        "stage timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
-    )
+    console.print("stage timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items()))
     console.print(f"report: [bold]{result.report_path}[/]   summary: {result.summary_path}")
 
 
@@ -66,6 +65,9 @@ def run(
     from flywheel.training.config import EmbedderTrainConfig
 
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     config = LoopConfig(
         dataset=dataset,
         out_dir=out,

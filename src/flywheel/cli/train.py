@@ -77,6 +77,38 @@ def _dev_for(
     return split_pairs_dev(data.train, fraction=fraction, seed=seed, pool_size=pool_size)
 
 
+def _run_options(
+    data: Path,
+    loaded: TrainingData,
+    *,
+    base: str,
+    output: Path,
+    dev: DevSet | None,
+    resume: bool,
+    metric: str,
+) -> dict[str, Any]:
+    """The keyword arguments ``train_embedder`` and ``train_reranker`` share."""
+    return {
+        "base_model": base,
+        "out_dir": output,
+        "dev": dev,
+        "resume": resume,
+        "metric": metric,
+        "dataset_path": str(data),
+        "dataset_card": loaded.card,
+    }
+
+
+def _outcome_rows(result: Any) -> list[tuple[str, Any]]:
+    """The result-table rows both commands end with."""
+    return [
+        ("per epoch", ", ".join(f"{s:.4f}" for s in result.per_epoch_dev) or "n/a"),
+        ("steps", result.steps),
+        ("train seconds", result.train_seconds),
+        ("model", str(result.model_path)),
+    ]
+
+
 def _print_result(title: str, rows: list[tuple[str, Any]], verdict: str, accepted: bool) -> None:
     table = Table(title=title, show_header=False)
     for name, value in rows:
@@ -131,24 +163,17 @@ def embedder(
 
     result = train_embedder(
         train_rows,
-        base_model=base,
-        out_dir=output,
         config=config,
-        dev=dev,
-        resume=resume,
-        metric=metric,
-        dataset_path=str(data),
-        dataset_card=loaded.card,
+        **_run_options(
+            data, loaded, base=base, output=output, dev=dev, resume=resume, metric=metric
+        ),
     )
     _print_result(
         "embedder fine-tuning",
         [
             (f"base {metric}", result.base_dev_score),
             (f"fine-tuned {metric}", result.trained_dev_score),
-            ("per epoch", ", ".join(f"{s:.4f}" for s in result.per_epoch_dev) or "n/a"),
-            ("steps", result.steps),
-            ("train seconds", result.train_seconds),
-            ("model", str(result.model_path)),
+            *_outcome_rows(result),
         ],
         result.verdict,
         result.accepted,
@@ -199,15 +224,11 @@ def reranker(
     candidates = dense_candidates(dev, first_stage, depth=depth) if dev else None
     result = train_reranker(
         train_rows,
-        base_model=base,
-        out_dir=output,
         config=config,
-        dev=dev,
         dev_candidates=candidates,
-        resume=resume,
-        metric=metric,
-        dataset_path=str(data),
-        dataset_card=loaded.card,
+        **_run_options(
+            data, loaded, base=base, output=output, dev=dev, resume=resume, metric=metric
+        ),
     )
     _print_result(
         f"re-ranker fine-tuning ({result.loss} loss)",
@@ -215,10 +236,7 @@ def reranker(
             (f"first stage {metric}", result.first_stage_dev_score),
             (f"base re-ranker {metric}", result.base_dev_score),
             (f"fine-tuned {metric}", result.trained_dev_score),
-            ("per epoch", ", ".join(f"{s:.4f}" for s in result.per_epoch_dev) or "n/a"),
-            ("steps", result.steps),
-            ("train seconds", result.train_seconds),
-            ("model", str(result.model_path)),
+            *_outcome_rows(result),
         ],
         result.verdict,
         result.accepted,

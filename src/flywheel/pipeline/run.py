@@ -12,7 +12,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,61 @@ def _gate(
     )
 
 
+def _mine_embedder_negatives(config, dataset, base, train_q, train_qrels, texts, say):
+    """Mine in the configured window; positives whose window holds no candidate below the
+    false-negative threshold (typically those the base model ranks poorly - the most useful
+    ones to train on) get the hardest valid negative from a wider window instead of being
+    dropped, as sentence-transformers does by filtering before it windows."""
+    ids = list(dataset.corpus)
+    doc_emb = base.encode_documents(ids, [texts[d] for d in ids])
+    query_emb = base.encode_queries(list(train_q.values()))
+    settings = HardNegativeConfig(**config.mining.model_dump(), seed=config.seed)
+    mined = mine_hard_negatives(
+        train_q,
+        train_qrels,
+        texts,
+        query_embeddings=query_emb,
+        doc_embeddings=doc_emb,
+        doc_ids=ids,
+        query_ids=list(train_q),
+        config=settings,
+        model_name=config.base_model,
+    )
+    need = settings.num_negatives
+    done = {(e.qid, e.positive_id) for e in mined.examples if len(e.negative_ids) >= need}
+    short = {
+        q for q, rel in train_qrels.items() for d, g in rel.items() if g > 0 and (q, d) not in done
+    }
+    if not short or settings.range_max >= len(ids) - 1:
+        return mined
+    wide = replace(settings, range_max=min(len(ids) - 1, settings.range_max * 10), sampling="top")
+    order = [q for q in train_q if q in short]
+    position = {q: i for i, q in enumerate(train_q)}
+    rows = [position[q] for q in order]
+    extra = mine_hard_negatives(
+        {q: train_q[q] for q in order},
+        {q: train_qrels[q] for q in order},
+        texts,
+        query_embeddings=query_emb[rows],
+        doc_embeddings=doc_emb,
+        doc_ids=ids,
+        query_ids=order,
+        config=wide,
+        model_name=config.base_model,
+    )
+    added = [
+        e
+        for e in extra.examples
+        if len(e.negative_ids) >= need and (e.qid, e.positive_id) not in done
+    ]
+    say(
+        f"{len(added)} positives without a valid negative in ranks {settings.range_min}-"
+        f"{settings.range_max} got one from ranks up to {wide.range_max}"
+    )
+    kept = [e for e in mined.examples if (e.qid, e.positive_id) in done]
+    return replace(mined, examples=kept + added, metadata={**mined.metadata, "widened": len(added)})
+
+
 def _record_gate(
     manifest: Path, accepted: bool, verdict: str, dev: dict[str, dict[str, float]], metric: str
 ) -> None:
@@ -145,6 +200,11 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         train_q = {q: t for q, t in train_q.items() if q not in leaked}
         train_qrels = {q: r for q, r in train_qrels.items() if q not in leaked}
         texts = dataset.texts()
+        dev_origin = (
+            f"the dataset's '{config.dev_split}' split"
+            if config.dev_split in dataset.qrels
+            else f"carved from {config.train_split}"
+        )
     sizes = {
         "corpus": len(dataset.corpus),
         "train": len(train_q),
@@ -153,7 +213,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
     }
     say(
         f"{dataset.name}: {sizes['corpus']} documents; queries train {sizes['train']}, "
-        f"dev {sizes['dev']} (carved from {config.train_split}), test {sizes['test']}"
+        f"dev {sizes['dev']} ({dev_origin}), test {sizes['test']}"
     )
     eval_q = {**dev_q, **test_q}
     k = config.retrieve_k
@@ -171,18 +231,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
     }
 
     with timings.stage("mine"):
-        ids = list(dataset.corpus)
-        mined = mine_hard_negatives(
-            train_q,
-            train_qrels,
-            texts,
-            query_embeddings=base.encode_queries(list(train_q.values())),
-            doc_embeddings=base.encode_documents(ids, [texts[d] for d in ids]),
-            doc_ids=ids,
-            query_ids=list(train_q),
-            config=HardNegativeConfig(**config.mining.model_dump(), seed=config.seed),
-            model_name=config.base_model,
-        )
+        mined = _mine_embedder_negatives(config, dataset, base, train_q, train_qrels, texts, say)
         rows = build_triplets(mined, train_q, texts, num_negatives=config.mining.num_negatives)
         pairs = build_pairs(train_q, train_qrels, texts)
         if len(rows) < 0.5 * len(pairs):
@@ -194,7 +243,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             )
             rows = pairs
         else:
-            say(f"mined {len(rows)} triplets from {len(train_q)} training queries")
+            say(f"{len(rows)} triplets from {len(train_q)} training queries")
 
     from flywheel.training.embedder import train_embedder
 

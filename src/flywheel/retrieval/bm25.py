@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import flywheel
+from flywheel._internal.choices import parse_choice
 from flywheel._internal.io import write_json
 from flywheel.data.types import Corpus, Queries, Run
 from flywheel.errors import ConfigError
@@ -37,11 +38,7 @@ class BM25Method(StrEnum):
 
 
 def _method(value: str) -> BM25Method:
-    try:
-        return BM25Method(value)
-    except ValueError:
-        known = ", ".join(m.value for m in BM25Method)
-        raise ConfigError(f"unknown BM25 method '{value}'; choose one of: {known}") from None
+    return parse_choice(BM25Method, value, "BM25 method")
 
 
 class BM25Retriever:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import flywheel
+from flywheel._internal.choices import parse_choice
 from flywheel._internal.io import atomic_open, write_json
 from flywheel.data.types import Corpus, Queries, Run
 from flywheel.errors import ConfigError
@@ -40,11 +41,7 @@ class IndexType(StrEnum):
 
 
 def _index_type(value: str) -> IndexType:
-    try:
-        return IndexType(value)
-    except ValueError:
-        known = ", ".join(t.value for t in IndexType)
-        raise ConfigError(f"unknown dense index '{value}'; choose one of: {known}") from None
+    return parse_choice(IndexType, value, "dense index")
 
 
 class DenseRetriever:

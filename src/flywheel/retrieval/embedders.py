@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from flywheel import settings
+from flywheel._internal.choices import parse_choice
 from flywheel._internal.hashing import dir_weights_hash, text_hash
 from flywheel._internal.progress import task
 from flywheel.errors import ConfigError, MissingDependencyError
@@ -51,12 +52,7 @@ class Precision(StrEnum):
     BFLOAT16 = "bfloat16"
 
 
-def _choice(enum: type[StrEnum], value: str, what: str) -> StrEnum:
-    try:
-        return enum(value)
-    except ValueError:
-        known = ", ".join(member.value for member in enum)
-        raise ConfigError(f"unknown {what} '{value}'; choose one of: {known}") from None
+_choice = parse_choice
 
 
 @functools.lru_cache(maxsize=32)

@@ -9,10 +9,8 @@ fine-tuned re-ranker with the first-stage ranking it re-orders, not with its unt
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +18,8 @@ from flywheel.data.types import Run
 from flywheel.errors import ConfigError
 from flywheel.models import resolve_model
 from flywheel.settings import ensure_offline
-from flywheel.training.artifacts import RunRecord, write_run_artifacts
 from flywheel.training.config import RerankerTrainConfig
 from flywheel.training.devset import DevSet
-from flywheel.training.loop import (
-    History,
-    RichProgressCallback,
-    gate,
-    quiet,
-    resume_point,
-    training_arguments,
-)
 from flywheel.training.losses import (
     LISTWISE_RERANKER_LOSSES,
     build_reranker_loss,
@@ -42,6 +31,7 @@ from flywheel.training.rows import (
     reranker_is_graded,
     to_dataset,
 )
+from flywheel.training.session import TrainingSession, dev_score, result_record
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +60,7 @@ class RerankerTrainResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["model_path"] = str(self.model_path)
-        record["manifest_path"] = str(self.manifest_path)
-        return record
+        return result_record(self)
 
 
 def _training_dataset(rows: Any, config: RerankerTrainConfig) -> tuple[Any, str, bool]:
@@ -133,7 +120,6 @@ def train_reranker(
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
-    from transformers import set_seed
 
     from flywheel.training.evaluators import RerankDevEvaluator
 
@@ -144,12 +130,16 @@ def train_reranker(
             "a re-ranker dev set needs dev_candidates: the first-stage run to re-rank "
             "(e.g. the base embedder's top 100 per dev query)"
         )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoints_dir = out_dir / "checkpoints"
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    set_seed(config.seed)
+    session = TrainingSession.start(
+        "reranker",
+        out_dir,
+        seed=config.seed,
+        base_model=base_model,
+        metric=metric,
+        dataset_path=dataset_path,
+        dataset_card=dataset_card,
+        dev=dev,
+    )
 
     dataset, loss_name, graded = _training_dataset(rows, config)
     if loss_name == "bce" and config.pos_weight is None:
@@ -157,7 +147,7 @@ def train_reranker(
     resolved = resolve_model(base_model)
     model = CrossEncoder(resolved, num_labels=1, max_length=config.max_length)
     loss = build_reranker_loss(model, loss_name, config)
-    timings["load_seconds"] = time.perf_counter() - started
+    session.loaded()
 
     evaluator = None
     first_stage: float | None = None
@@ -170,99 +160,39 @@ def train_reranker(
             depth=config.rerank_depth,
             batch_size=config.batch_size,
         )
-        tick = time.perf_counter()
-        first_stage = evaluator.first_stage_score()
-        base_score = evaluator(model)[evaluator.primary_metric]
-        timings["base_eval_seconds"] = time.perf_counter() - tick
+        with session.timed("base_eval_seconds"):
+            first_stage = evaluator.first_stage_score()
+            base_score = dev_score(evaluator, model)
         logger.info(
             "dev %s: first stage %.4f, base re-ranker %.4f", metric, first_stage, base_score
         )
 
-    steps_per_epoch = max(1, math.ceil(len(dataset) / config.batch_size))
-    args = CrossEncoderTrainingArguments(
-        **training_arguments(
-            config,
-            checkpoints_dir,
-            best_metric=evaluator.trainer_metric if evaluator else None,
-            steps_per_epoch=steps_per_epoch,
-        )
-    )
-    trainer = CrossEncoderTrainer(
+    fitted = session.train(
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
         model=model,
-        args=args,
-        train_dataset=dataset,
+        dataset=dataset,
         loss=loss,
         evaluator=evaluator,
-        callbacks=[RichProgressCallback("fine-tuning re-ranker")],
+        config=config,
+        resume=resume,
+        description="fine-tuning re-ranker",
     )
-    quiet(trainer)
-    resumed = resume_point(checkpoints_dir, resume)
-    tick = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if resumed else None)
-    timings["train_seconds"] = time.perf_counter() - tick
-
-    metric_key = evaluator.trainer_metric if evaluator else None
-    history = History.from_log(trainer.state.log_history, metric_key)
-    trained_score: float | None = None
-    if evaluator is not None:
-        tick = time.perf_counter()
-        trained_score = evaluator(model)[evaluator.primary_metric]
-        timings["final_eval_seconds"] = time.perf_counter() - tick
-    accepted, verdict = gate(
-        trained_score,
-        first_stage,
-        min_gain=config.min_gain,
+    outcome = session.finish(
+        fitted,
+        config=config,
+        resolved=resolved,
+        scores={"first-stage": first_stage, "base": base_score},
+        bar=first_stage,
         bar_name="first-stage ranking",
         what="re-ranker",
-    )
-    logger.info(verdict)
-
-    model_dir = out_dir / "model"
-    tick = time.perf_counter()
-    model.save(str(model_dir))
-    timings["save_seconds"] = time.perf_counter() - tick
-    timings["total_seconds"] = time.perf_counter() - started
-    manifest_path = write_run_artifacts(
-        out_dir,
-        RunRecord(
-            kind="reranker",
-            base_model=base_model,
-            base_model_resolved=resolved,
-            model_dir=model_dir,
-            dataset_rows=len(dataset),
-            dataset_columns=list(dataset.column_names),
-            dataset_fingerprint=getattr(dataset, "_fingerprint", None),
-            dataset_path=dataset_path,
-            dataset_card=dataset_card,
-            dev=dev.describe() if dev else None,
-            metric=metric,
-            config=config.to_record(),
-            scores={"first-stage": first_stage, "base": base_score, "trained": trained_score},
-            per_epoch_dev=history.dev,
-            accepted=accepted,
-            verdict=verdict,
-            steps=int(trainer.state.global_step),
-            loss_history=history.loss,
-            resumed=resumed,
-            timings=timings,
-            extra={"loss_resolved": loss_name, "graded_labels": graded},
-        ),
+        extra={"loss_resolved": loss_name, "graded_labels": graded},
     )
     return RerankerTrainResult(
-        model_path=model_dir,
         base_model=base_model,
         metric=metric,
         loss=loss_name,
         first_stage_dev_score=first_stage,
         base_dev_score=base_score,
-        trained_dev_score=trained_score,
-        per_epoch_dev=history.dev,
-        accepted=accepted,
-        verdict=verdict,
-        train_seconds=timings["train_seconds"],
-        steps=int(trainer.state.global_step),
-        loss_history=history.loss,
-        manifest_path=manifest_path,
-        resumed=resumed,
-        timings=timings,
+        **outcome.result_fields(),
     )
