@@ -138,6 +138,8 @@ def test_cli_run_without_reranker(med: Path, tmp_path: Path, tiny_model: str) ->
             "--batch-size",
             "8",
             "--no-reranker",
+            "--db",
+            str(tmp_path / "fw.db"),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -146,3 +148,7 @@ def test_cli_run_without_reranker(med: Path, tmp_path: Path, tiny_model: str) ->
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reranker"] is None
     assert not any("re-rank" in s for s in summary["test"]["systems"])
+    from flywheel.store import Store
+
+    with Store(f"sqlite:///{tmp_path / 'fw.db'}") as store:  # --db also ingested the dataset
+        assert store.counts()["documents"] == 50

@@ -54,6 +54,9 @@ def run(
     batch_size: Annotated[int, typer.Option(help="embedder batch size")] = 32,
     reranker: Annotated[bool, typer.Option(help="train and apply a re-ranker")] = True,
     rerank_depth: Annotated[int, typer.Option(help="re-rank the top N")] = 20,
+    rerank_negatives: Annotated[
+        int, typer.Option(help="negatives per query for re-ranker training")
+    ] = 4,
     max_train_queries: Annotated[
         int | None, typer.Option(help="subsample training queries")
     ] = None,
@@ -81,6 +84,7 @@ def run(
     )
     config.reranker.enabled = reranker
     config.reranker.depth = rerank_depth
+    config.reranker.negatives_per_query = rerank_negatives
     result = run_flywheel(config, say=lambda line: console.print(f"[dim]{line}[/]"))
     _print_result(result)
 
@@ -94,4 +98,5 @@ def demo(
         "question about a drug's side effects must find that drug's side-effects passage, "
         "not its indications; train and test use different drugs."
     )
-    run(dataset="demo", out=out)
+    # two negatives per query keep the re-ranker's CPU time to a few minutes
+    run(dataset="demo", out=out, rerank_negatives=2)
