@@ -94,7 +94,7 @@ def write_loop_report(
     report.add_section(
         "Verdict",
         f"<ul>{items}</ul><p>Sizes: {esc(sizes)}. The pipeline was "
-        f"chosen on the dev split (carved from training queries); the test split "
+        f"chosen on the dev split (never the test split); the test split "
         f"below was only measured.</p>",
     )
     dev_rows = [
