@@ -95,3 +95,15 @@ def test_a_plugin_can_register_a_loss() -> None:
         assert build_embedder_loss(None, EmbedderTrainConfig(loss="plugin_loss")) is marker
     finally:
         EMBEDDER_LOSSES.pop("plugin_loss")
+
+
+def test_listwise_loss_is_chunked_to_bound_memory(tmp_path) -> None:
+    # unchunked, LambdaLoss ran batch_size x max_docs_per_query pairs in one pass (22 GB, OOM)
+    from sentence_transformers import CrossEncoder
+
+    from flywheel.testing import build_tiny_cross_encoder
+    from flywheel.training.losses import build_reranker_loss
+
+    model = CrossEncoder(build_tiny_cross_encoder(tmp_path / "ce"), num_labels=1)
+    loss = build_reranker_loss(model, "lambda", RerankerTrainConfig(mini_batch_size=8))
+    assert loss.mini_batch_size == 8

@@ -75,7 +75,7 @@ def _mse(model: Any, config: RerankerTrainConfig) -> Any:
 def _lambda(model: Any, config: RerankerTrainConfig) -> Any:
     from sentence_transformers.cross_encoder.losses import LambdaLoss
 
-    return LambdaLoss(model)
+    return LambdaLoss(model, mini_batch_size=config.mini_batch_size)
 
 
 EMBEDDER_LOSSES: dict[str, EmbedderLossFactory] = {
