@@ -23,6 +23,8 @@ demo: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/flywheel demo
 
 test: install
+	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 lint: install

@@ -33,10 +33,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--no-reranker", action="store_true")
+    parser.add_argument(
+        "--reranker",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="auto: only from --reranker-base; on: also grow one from the base model's backbone",
+    )
+    parser.add_argument("--reranker-base", default=None, help="a cross-encoder to fine-tune")
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip training the plain-MNRL reference (sentence-transformers alone)",
+    )
     parser.add_argument("--rerank-depth", type=int, default=20)
     parser.add_argument("--evaluate-rejected", action="store_true")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--backend", default="torch", choices=["torch", "ort", "ort-int8"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
@@ -47,6 +59,8 @@ def main() -> None:
         dataset=str(folder),
         out_dir=Path(args.out or f"flywheel-out/bench-{args.dataset}"),
         device=args.device,
+        reference_recipe=not args.no_reference,
+        inference_backend=args.backend,
         embedder=EmbedderTrainConfig(
             epochs=args.epochs,
             learning_rate=args.lr,
@@ -54,7 +68,8 @@ def main() -> None:
             eval_each_epoch=False,
         ),
     )
-    config.reranker.enabled = not args.no_reranker
+    config.reranker.enabled = {"auto": None, "on": True, "off": False}[args.reranker]
+    config.reranker.base_model = args.reranker_base
     config.reranker.depth = args.rerank_depth
     config.reranker.evaluate_rejected = args.evaluate_rejected
     result = run_flywheel(config, say=lambda line: console.print(f"[dim]{line}[/]"))
@@ -91,6 +106,11 @@ def main() -> None:
     figures[f"{args.dataset}/timing_s/total"] = round(sum(result.timings.values()), 1)
     figures[f"{args.dataset}/peak_memory_mb"] = round(result.peak_memory_mb)
     figures[f"{args.dataset}/selected"] = result.selected
+    if result.reference and "p_value" in result.reference:
+        ref = result.reference
+        key = f"{args.dataset}/{ref['selected']} vs plain MNRL (reference)"
+        figures[f"{key}/ndcg@10_difference"] = round(ref["difference"], 4)
+        figures[f"{key}/p_value"] = ref["p_value"]
     console.print("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings.items()))
     console.print(f"peak memory: {result.peak_memory_mb:.0f} MB; report: {result.report_path}")
     print(json.dumps(figures))

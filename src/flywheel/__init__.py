@@ -12,6 +12,7 @@ from flywheel.errors import (
     MissingDependencyError,
     UnknownComponentError,
 )
+from flywheel.sdk import Logger
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "Document",
     "FlywheelError",
     "LeakageError",
+    "Logger",
     "MissingDependencyError",
     "Qrels",
     "Queries",

@@ -65,3 +65,7 @@ class LeakageError(FlywheelError):
 
 class NotFoundError(FlywheelError):
     """A referenced document, query, run or artifact does not exist."""
+
+
+class ProviderError(FlywheelError):
+    """A hosted provider refused the work for good (bad key, unknown model, bad request)."""

@@ -56,7 +56,9 @@ def _config(dataset: Path, out: Path, model: str, *, reranker: bool) -> LoopConf
 def test_loop_runs_every_stage_and_selects_on_dev(
     med: Path, tmp_path: Path, tiny_model: str
 ) -> None:
-    result = run_flywheel(_config(med, tmp_path / "out", tiny_model, reranker=True))
+    config = _config(med, tmp_path / "out", tiny_model, reranker=True)
+    config.reference_recipe = True
+    result = run_flywheel(config)
 
     expected = {
         "bm25",
@@ -68,8 +70,17 @@ def test_loop_runs_every_stage_and_selects_on_dev(
         "base hybrid + re-rank",
         "fine-tuned dense + re-rank",
         "fine-tuned hybrid + re-rank",
+        "plain MNRL (reference)",
     }
     assert set(result.test.systems) == expected
+    # the selected pipeline is tested against the plain recipe on the same test queries
+    reference = result.reference
+    if result.selected != "plain MNRL (reference)":
+        test_means = {n: result.test.mean(n, "ndcg@10") for n in result.test.systems}
+        assert reference["selected_mean"] == pytest.approx(test_means[result.selected])
+        assert reference["reference_mean"] == pytest.approx(test_means["plain MNRL (reference)"])
+        assert 0.0 < reference["p_value"] <= 1.0
+    assert "plain MNRL" in reference["verdict"] and reference["verdict"] in result.verdicts
     assert result.test.baseline == "base dense"
     # the selected pipeline is the best *dev* score among the systems the gates allow
     metric = "ndcg@10"
@@ -119,7 +130,14 @@ def test_resolve_dataset_names_what_to_do(tmp_path: Path, monkeypatch: pytest.Mo
     assert (demo / "qrels" / "test.tsv").exists()
 
 
-def test_cli_run_without_reranker(med: Path, tmp_path: Path, tiny_model: str) -> None:
+def test_reranker_is_trained_only_from_a_named_model_unless_forced() -> None:
+    assert RerankerSettings().should_train() is False  # auto, nothing to start from
+    assert RerankerSettings(base_model="my-cross-encoder").should_train() is True
+    assert RerankerSettings(enabled=True).should_train() is True  # grow from the backbone
+    assert RerankerSettings(enabled=False, base_model="x").should_train() is False
+
+
+def test_cli_run_skips_the_reranker_by_default(med: Path, tmp_path: Path, tiny_model: str) -> None:
     from flywheel.cli.app import app
 
     out = tmp_path / "cli-out"
@@ -137,7 +155,6 @@ def test_cli_run_without_reranker(med: Path, tmp_path: Path, tiny_model: str) ->
             "1",
             "--batch-size",
             "8",
-            "--no-reranker",
             "--db",
             str(tmp_path / "fw.db"),
         ],
@@ -147,6 +164,8 @@ def test_cli_run_without_reranker(med: Path, tmp_path: Path, tiny_model: str) ->
     assert (out / "report.html").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reranker"] is None
+    assert any("re-ranker: skipped - no cross-encoder" in v for v in summary["verdicts"])
+    assert "--reranker-base" in result.output
     assert not any("re-rank" in s for s in summary["test"]["systems"])
     from flywheel.store import Store
 

@@ -22,7 +22,7 @@ def test_importing_retrieval_loads_no_heavy_library():
 
 
 def test_bad_options_fail_before_loading_anything():
-    with pytest.raises(ConfigError, match="choose one of: torch, onnx, openvino"):
+    with pytest.raises(ConfigError, match="choose one of: torch, onnx, openvino, ort, ort-int8"):
         Embedder(backend="tensorrt")
     with pytest.raises(ConfigError, match="choose one of: float32, float16, bfloat16"):
         Embedder(precision="int3")

@@ -20,8 +20,8 @@ def _dataset(name: str) -> Path:
 
 
 @pytest.mark.slow
-def test_scifact_exact_counts_idempotent_and_fast(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "scifact.db"))
+def test_scifact_exact_counts_idempotent_and_fast(db_url: str) -> None:
+    store = Store(db_url)
     start = time.perf_counter()
     first = store.ingest_beir(_dataset("scifact"))
     elapsed = time.perf_counter() - start
@@ -49,8 +49,8 @@ def test_scifact_exact_counts_idempotent_and_fast(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_cranfield_keeps_its_two_empty_documents(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "cranfield.db"))
+def test_cranfield_keeps_its_two_empty_documents(db_url: str) -> None:
+    store = Store(db_url)
     reports = store.ingest_beir(_dataset("cranfield"))
     assert reports["documents"].warnings == ["2 documents have no title and no text"]
     assert store.counts()["documents"] == 1400

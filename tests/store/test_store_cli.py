@@ -31,8 +31,8 @@ def beir_folder(tmp_path: Path) -> Path:
     return root
 
 
-def test_init_ingest_beir_and_status(tmp_path: Path, beir_folder: Path) -> None:
-    db = str(tmp_path / "cli.db")
+def test_init_ingest_beir_and_status(db_url: str, beir_folder: Path) -> None:
+    db = db_url
     result = runner.invoke(app, ["init", "--db", db])
     assert result.exit_code == 0 and "store ready" in result.output
     result = runner.invoke(app, ["ingest", "beir", str(beir_folder), "--db", db])
@@ -53,14 +53,14 @@ def test_init_ingest_beir_and_status(tmp_path: Path, beir_folder: Path) -> None:
     assert "benchmark" in table.output and "next stage: evaluation" in table.output
 
 
-def test_db_from_environment(tmp_path: Path, monkeypatch, beir_folder: Path) -> None:
-    monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "env.db"))
+def test_db_from_environment(db_url: str, monkeypatch, beir_folder: Path) -> None:
+    monkeypatch.setenv("FLYWHEEL_DB", db_url)
     assert runner.invoke(app, ["ingest", "beir", str(beir_folder)]).exit_code == 0
-    assert Store(str(tmp_path / "env.db")).counts()["queries"] == 2
+    assert Store(db_url).counts()["queries"] == 2
 
 
-def test_ingest_file_errors_exit_non_zero_and_store_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "cli.db")
+def test_ingest_file_errors_exit_non_zero_and_store_nothing(tmp_path: Path, db_url: str) -> None:
+    db = db_url
     bad = tmp_path / "corpus.jsonl"
     bad.write_text('{"doc_id": "a", "text": "ok"}\n{"doc_id": "b"}\n')
     result = runner.invoke(app, ["ingest", "corpus", str(bad), "--db", db])
@@ -77,8 +77,8 @@ def test_ingest_file_errors_exit_non_zero_and_store_nothing(tmp_path: Path) -> N
     assert Path(f"{bad}.rejects.jsonl").exists() and Store(db).counts()["documents"] == 1
 
 
-def test_ingest_queries_and_judgments_with_defaults(tmp_path: Path) -> None:
-    db = str(tmp_path / "cli.db")
+def test_ingest_queries_and_judgments_with_defaults(tmp_path: Path, db_url: str) -> None:
+    db = db_url
     (tmp_path / "c.jsonl").write_text('{"doc_id": "a", "text": "x"}\n')
     (tmp_path / "q.csv").write_text("qid,text,intent\nq1,hello,greeting\n")
     (tmp_path / "j.csv").write_text("qid,doc_id,grade\nq1,a,3\n")
@@ -95,8 +95,8 @@ def test_ingest_queries_and_judgments_with_defaults(tmp_path: Path) -> None:
     assert store.qrels(split="dev", sources=["llm"]) == {"q1": {"a": 3}}
 
 
-def test_chunk_command_writes_chunks(tmp_path: Path, beir_folder: Path) -> None:
-    db = str(tmp_path / "cli.db")
+def test_chunk_command_writes_chunks(db_url: str, beir_folder: Path) -> None:
+    db = db_url
     runner.invoke(app, ["ingest", "beir", str(beir_folder), "--db", db])
     result = runner.invoke(
         app,

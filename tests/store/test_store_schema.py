@@ -35,6 +35,68 @@ EXPECTED = {
         "versions",
         "results",
     ],
+    "fewshot_libraries": [
+        "library_id",
+        "name",
+        "version",
+        "parent_version",
+        "created_at",
+        "embedder",
+        "config",
+        "summary",
+    ],
+    "fewshot_examples": [
+        "library_id",
+        "qid",
+        "status",
+        "group_id",
+        "rank",
+        "reason",
+        "detail",
+        "question",
+        "answer",
+        "reasoning",
+        "intent",
+    ],
+    "fewshot_uses": [
+        "use_id",
+        "library_id",
+        "created_at",
+        "query",
+        "mode",
+        "k",
+        "template",
+        "intent",
+        "example_qids",
+        "context",
+    ],
+    "hosted_runs": [
+        "run_id",
+        "command",
+        "model",
+        "started_at",
+        "finished_at",
+        "status",
+        "calls",
+        "cached_calls",
+        "retries",
+        "failures",
+        "input_tokens",
+        "output_tokens",
+        "search_units",
+        "cost_usd",
+        "details",
+    ],
+    "synthetic_rejections": [
+        "rejection_id",
+        "run_id",
+        "text",
+        "doc_id",
+        "generator",
+        "reason",
+        "detail",
+        "created_at",
+    ],
 }
 
 
@@ -79,10 +141,29 @@ def test_migrations_match_the_sqlalchemy_tables(store: Store) -> None:
         assert [c["name"] for c in inspector.get_columns(table.name)] == list(table.c.keys())
 
 
-def test_sqlite_uses_wal_and_enforces_foreign_keys(store: Store) -> None:
-    with store.engine.connect() as conn:
+def test_sqlite_uses_wal_and_enforces_foreign_keys(tmp_path: Path) -> None:
+    with Store(str(tmp_path / "wal.db")) as store, store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_the_database_refuses_rows_pointing_at_nothing(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from flywheel.store.schema import events
+
+    row = {
+        "event_id": "e1",
+        "kind": "click",
+        "session_id": "s",
+        "user_id": None,
+        "qid": "no-such-query",
+        "timestamp": datetime.now(UTC),
+        "payload": {},
+    }
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(events.insert(), row)
+    assert store.counts()["events"] == 0
 
 
 def test_opening_from_another_folder_migrates_once(tmp_path: Path, monkeypatch) -> None:
@@ -91,7 +172,7 @@ def test_opening_from_another_folder_migrates_once(tmp_path: Path, monkeypatch) 
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "nested" / "x.db"))
     first = Store()
-    assert current_revision(first.engine) == head_revision() == "0001_initial"
+    assert current_revision(first.engine) == head_revision() == "0003_hosted_usage_synthetic"
     first.add_queries({"q": "kept"})
     again = Store()  # reopening must not touch existing data
     assert again.queries() == {"q": "kept"}

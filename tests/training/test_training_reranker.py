@@ -64,6 +64,32 @@ def test_graded_labels_train_listwise_with_lambda_loss(
     ]
 
 
+def test_listwise_steps_bound_pairs_per_pass_with_gradient_accumulation(
+    tiny_ce: str, graded: list[dict[str, object]], out_dir: Path
+) -> None:
+    """A listwise pass holds every pair's activations for the backward pass, so the batch of
+    queries is split into passes of at most max_pairs_per_step pairs (the Cranfield OOM fix)."""
+    import torch
+
+    config = RerankerTrainConfig(
+        batch_size=4,
+        max_docs_per_query=4,
+        max_pairs_per_step=8,
+        max_steps=2,
+        learning_rate=1e-3,
+        max_length=32,
+    )
+    result = train_reranker(graded, base_model=tiny_ce, out_dir=out_dir, config=config)
+    assert result.steps == 2
+    checkpoint = out_dir / "checkpoints" / "checkpoint-2"
+    args = torch.load(checkpoint / "training_args.bin", weights_only=False)
+    # 8 pairs per pass / 4 documents per query = 2 queries per pass, 2 passes per step of 4
+    assert args.per_device_train_batch_size == 2
+    assert args.gradient_accumulation_steps == 2
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert state["train_batch_size"] == 2
+
+
 def test_gate_rejects_when_the_first_stage_is_already_perfect(
     tiny_ce: str, graded: list[dict[str, object]], out_dir: Path
 ) -> None:

@@ -8,15 +8,20 @@ import typer
 from rich.console import Console
 
 from flywheel.cli import (
+    batch,
     chunk,
     dataset,
     experiment,
+    fewshot,
     ingest,
     init,
+    judge,
     report,
     roadmap,
     run,
+    serve,
     status,
+    synth,
     train,
 )
 from flywheel.errors import FlywheelError
@@ -43,6 +48,11 @@ app.add_typer(dataset.app, name="dataset")
 app.add_typer(train.app, name="train")
 app.command("run")(run.run)
 app.command("demo")(run.demo)
+app.command("serve")(serve.serve)
+app.add_typer(judge.app, name="judge")
+app.add_typer(synth.app, name="synth")
+app.add_typer(fewshot.app, name="fewshot")
+app.add_typer(batch.app, name="batch")
 
 
 def main() -> None:

@@ -82,9 +82,18 @@ def build(
     drop_leaked: Annotated[
         bool, typer.Option(help="Drop training queries that overlap eval, then build.")
     ] = False,
+    engine: Annotated[
+        str, typer.Option(help="Where the corpus is encoded for mining: local | ray.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="--engine ray: a cluster address (default: local Ray).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="--engine ray: actors.")] = None,
 ) -> None:
     """Build a training set and write it with manifest.json and a card."""
     from flywheel.datasets.build import BuildOptions, build_dataset
+    from flywheel.scale.encode import corpus_encoder
+    from flywheel.scale.engine import Engine, RayOptions, parse_engine
 
     if beir is not None and db is not None:
         raise ConfigError("pass either --beir or --db, not both")
@@ -99,10 +108,14 @@ def build(
         mine=mine, model=model, drop_leaked=drop_leaked,
     )  # fmt: skip
     policy = LabelPolicy(long_dwell_ms=long_dwell_ms, short_dwell_ms=short_dwell_ms)
+    encode = None
+    if parse_engine(engine) is Engine.RAY:
+        ray = RayOptions(address=ray_address, workers=workers)
+        encode = corpus_encoder(model, engine=Engine.RAY, ray=ray)
     path = build_dataset(
         dataset, output, kind=kind, options=options, config=config,
         events=logged if events else None, policy=policy,
-        run=_read_run(run) if run is not None else None,
+        run=_read_run(run) if run is not None else None, encode=encode,
     )  # fmt: skip
     saved = load_dataset(path)
     sizes = ", ".join(f"{s}: {len(r):,}" for s, r in saved.splits.items())

@@ -18,6 +18,15 @@ app = typer.Typer(
 
 def _print_result(result) -> None:
     console.print(result.comparison.rich_table())
+    if result.costs:
+        from flywheel.evaluation.cost import COST_HEADER, cost_rows
+
+        costs = Table(title="Latency and cost")
+        for column in COST_HEADER:
+            costs.add_column(column)
+        for row in cost_rows(result.costs):
+            costs.add_row(*row)
+        console.print(costs)
     style = {"criterion met": "green", "not met": "red", "inconclusive": "yellow"}[
         result.verdict.value
     ]
@@ -30,6 +39,11 @@ def _load(store, run_id: str):
     from flywheel.evaluation.experiment import ExperimentResult
 
     record = store.get_experiment_run(run_id)
+    if record.spec.get("kind") == "fewshot-llm":
+        raise ConfigError(
+            f"run {run_id} is a few-shot LLM experiment; show it with: "
+            f"flywheel fewshot experiment-show {run_id}"
+        )
     return record, ExperimentResult.from_stored(record.spec, record.results, run_id=record.run_id)
 
 

@@ -73,7 +73,7 @@ _file_command("corpus", None, "Load documents: doc_id, text, optional title and 
 _file_command(
     "queries",
     "eval",
-    "Load queries: qid, text, optional intent, source, reference_answer, reasoning.",
+    "Load queries: qid, text, optional intent, source, answer (or reference_answer), reasoning.",
 )
 _file_command(
     "judgments",

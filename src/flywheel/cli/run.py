@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flywheel.retrieval.rerank import RerankBackend as InferenceBackend
+
 console = Console()
 
 
@@ -52,7 +54,16 @@ def run(
     epochs: Annotated[int, typer.Option(help="embedder epochs")] = 3,
     lr: Annotated[float, typer.Option(help="embedder learning rate")] = 5e-5,
     batch_size: Annotated[int, typer.Option(help="embedder batch size")] = 32,
-    reranker: Annotated[bool, typer.Option(help="train and apply a re-ranker")] = True,
+    reranker: Annotated[
+        bool | None,
+        typer.Option(
+            "--reranker/--no-reranker",
+            help="train a re-ranker; default: only when --reranker-base names a cross-encoder",
+        ),
+    ] = None,
+    reranker_base: Annotated[
+        str | None, typer.Option(help="cross-encoder to fine-tune (folder or Hub id)")
+    ] = None,
     rerank_depth: Annotated[int, typer.Option(help="re-rank the top N")] = 20,
     rerank_negatives: Annotated[
         int, typer.Option(help="negatives per query for re-ranker training")
@@ -60,6 +71,16 @@ def run(
     max_train_queries: Annotated[
         int | None, typer.Option(help="subsample training queries")
     ] = None,
+    reference_recipe: Annotated[
+        bool,
+        typer.Option(
+            help="also train plain MNRL on the training pairs and test the result against it"
+        ),
+    ] = False,
+    backend: Annotated[
+        InferenceBackend,
+        typer.Option(help="inference: torch, or ort-int8 (ONNX Runtime int8, ~2x on CPU)"),
+    ] = InferenceBackend.TORCH,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: auto)")] = None,
     db: Annotated[str | None, typer.Option(help="also ingest into this store")] = None,
 ) -> None:
@@ -79,11 +100,14 @@ def run(
         db=db,
         device=device,
         max_train_queries=max_train_queries,
+        reference_recipe=reference_recipe,
+        inference_backend=backend.value,
         embedder=EmbedderTrainConfig(
             epochs=epochs, learning_rate=lr, batch_size=batch_size, eval_each_epoch=False
         ),
     )
     config.reranker.enabled = reranker
+    config.reranker.base_model = reranker_base
     config.reranker.depth = rerank_depth
     config.reranker.negatives_per_query = rerank_negatives
     result = run_flywheel(config, say=lambda line: console.print(f"[dim]{line}[/]"))

@@ -52,6 +52,26 @@ def status(
         )
     )
     console.print(_table("events", ("kind", "count"), list(info.events.items())))
+    if info.hosted:
+        console.print(
+            _table(
+                "hosted model usage",
+                ("command", "model", "runs", "calls", "cached", "retries", "tokens", "cost"),
+                [
+                    (
+                        h["command"],
+                        h["model"],
+                        h["runs"],
+                        h["calls"],
+                        h["cached_calls"],
+                        h["retries"],
+                        f"{h['input_tokens'] + h['output_tokens']:,}",
+                        "unknown" if h["cost_usd"] is None else f"${h['cost_usd']:.4f}",
+                    )
+                    for h in info.hosted
+                ],
+            )
+        )
     reached = ", ".join(info.reached) or "none yet"
     console.print(f"judged queries: {info.judged_queries}; stages reached: {reached}")
     if info.next_stage:

@@ -8,9 +8,9 @@ the positive score for the default margin 0.05 and a positive score above zero).
 
 Two entry points share one selection routine:
 
-- :func:`mine_hard_negatives` - dense mining from embeddings the caller already has (one FAISS
-  ``IndexFlatIP`` search for all queries; the corpus is never encoded here, so cached embeddings
-  are reused across mining runs).
+- :func:`mine_hard_negatives` - dense mining from embeddings the caller already has (one exact
+  FAISS inner-product search for all queries; the corpus is never encoded here, so cached
+  embeddings are reused across mining runs).
 - :func:`mine_from_run` - mining from any retriever's run (BM25, hybrid, a production log).
 
 The rank window is applied to the candidate list *after* removing known positives and *before*
@@ -266,8 +266,9 @@ def mine_hard_negatives(
     ``query_embeddings`` rows follow ``query_ids`` (default: ``list(queries)``);
     ``doc_embeddings`` rows follow ``doc_ids``. Only queries with at least one judged positive
     present in ``doc_ids`` are mined. ``texts`` is needed only for cross-encoder filtering.
-    One FAISS ``IndexFlatIP`` search serves all queries, with ``k = range_max + the most
-    positives any query has``. Returns :class:`MinedNegatives`; rows via :func:`build_triplets`.
+    One exact FAISS inner-product search (``faiss.knn``, no copy of the matrix) serves all
+    queries, with ``k = range_max + the most positives any query has``. Returns
+    :class:`MinedNegatives`; rows via :func:`build_triplets`.
     """
     try:
         import faiss
@@ -303,9 +304,9 @@ def mine_hard_negatives(
     docs = np.ascontiguousarray(doc_embeddings, dtype=np.float32)
     qmat = np.ascontiguousarray(query_embeddings[[row_of[q] for q, _ in todo]], dtype=np.float32)
     k = min(config.range_max + max(len(p) for _, p in todo), len(doc_ids))
-    index = faiss.IndexFlatIP(docs.shape[1])
-    index.add(docs)
-    scores, indices = index.search(qmat, k)
+    # exact inner product straight off the caller's matrix: an IndexFlatIP would copy it, per
+    # call (Ray mining calls this once per batch of queries on a shared corpus matrix)
+    scores, indices = faiss.knn(qmat, docs, k, metric=faiss.METRIC_INNER_PRODUCT)
 
     # one row per (query, positive); rows of a query are adjacent
     sizes = np.array([len(p) for _, p in todo])

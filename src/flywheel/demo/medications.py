@@ -109,27 +109,34 @@ _PASSAGES = {
         "{r2}; fewer than one in a hundred participants developed {r3}.",
         "Adverse reactions to {drug} are usually mild. Reported complaints include {r1}, {r2} and, "
         "rarely, {r3}, which tend to fade within two weeks.",
+        "Patients taking {drug} sometimes experience {r1} or {r2}; {r3} has been described in "
+        "isolated case reports.",
     ],
     "indications": [
         "{drug} is approved for the treatment of {c1} in adults and as an add-on therapy for "
         "{c2} when first-line options have failed.",
         "Clinicians use {drug} to manage {c1}; it is also licensed for {c2}.",
+        "{drug} is prescribed mainly for {c1}, and specialists may add it for {c2}.",
     ],
     "dosage": [
         "{drug} regimen: start with {d1} mg once daily, increasing to {d2} mg after {w} weeks; "
         "do not exceed {d3} mg within 24 hours.",
         "The usual adult amount of {drug} is {d1} mg every {h} hours with food; the ceiling is "
         "{d3} mg per day.",
+        "Adults take {d1} mg of {drug} at breakfast; after {w} weeks this may rise to {d2} mg, "
+        "and {d3} mg a day is the maximum.",
     ],
     "interactions": [
         "Combining {drug} with {p1} raises blood levels markedly; use alongside {p2} also "
         "requires monitoring.",
         "{drug} should be spaced at least four hours from {p1}, and co-administration with {p2} "
         "is best avoided.",
+        "Taken together with {p1}, {drug} can become toxic; {p2} weakens its effect.",
     ],
     "contraindications": [
         "{drug} must not be given to {g1} or to {g2}.",
         "Do not prescribe {drug} for {g1}; caution is needed in {g2}.",
+        "{drug} is ruled out for {g1}, and {g2} should avoid it as well.",
     ],
 }
 
@@ -138,28 +145,45 @@ _QUESTIONS = {
         "What unwanted problems might I notice after starting {drug}?",
         "Does {drug} make people feel unwell in any way?",
         "Which bad reactions has {drug} been linked to?",
+        "Could {drug} give me any trouble while I am on it?",
+        "What downsides do users of {drug} report?",
     ],
     "indications": [
         "What illness is {drug} meant to fix?",
         "Why would a doctor hand me a prescription for {drug}?",
         "Which health problems does {drug} help with?",
+        "What is {drug} actually for?",
+        "For which condition would someone be put on {drug}?",
     ],
     "dosage": [
         "How many milligrams of {drug} should I swallow and how often?",
         "What is the right amount of {drug} per day?",
         "How should I schedule my {drug} pills?",
+        "How much {drug} can I take at most?",
+        "When and how much {drug} do I take?",
     ],
     "interactions": [
         "Is it safe to mix {drug} with other medicines or drinks?",
         "What should I not combine with {drug}?",
         "Can {drug} clash with other things I take?",
+        "Will my other pills cause problems alongside {drug}?",
+        "Is there anything I should keep apart from {drug}?",
     ],
     "contraindications": [
         "Who is not allowed to use {drug}?",
         "Is {drug} unsafe for some kinds of patients?",
         "Which people should stay away from {drug}?",
+        "Am I in a group that must never be given {drug}?",
+        "Who should be refused {drug}?",
     ],
 }
+# Training drugs are asked with the first three phrasings and described with the first two
+# passage templates; dev and test drugs get the held-out ones. A model that only memorised the
+# training wording gains nothing on test: the lift has to come from learning what each kind of
+# question asks for.
+TRAIN_QUESTIONS = 3
+TRAIN_PASSAGES = 2
+QUESTIONS_PER_PASSAGE = 3
 
 ASPECTS = tuple(_PASSAGES)
 
@@ -172,8 +196,9 @@ def _drug_names(rng: random.Random, count: int) -> list[str]:
     return sorted(names)
 
 
-def _passage(rng: random.Random, aspect: str, drug: str) -> str:
-    template = rng.choice(_PASSAGES[aspect])
+def _passage(rng: random.Random, aspect: str, drug: str, *, held_out: bool) -> str:
+    templates = _PASSAGES[aspect]
+    template = rng.choice(templates[TRAIN_PASSAGES:] if held_out else templates[:TRAIN_PASSAGES])
     r = rng.sample(_REACTIONS, 3)
     c = rng.sample(_CONDITIONS, 2)
     p = rng.sample(_PARTNERS, 2)
@@ -209,7 +234,8 @@ def generate_medications(
     """Write the dataset in BEIR layout (corpus.jsonl, queries.jsonl, qrels/train|dev|test.tsv).
 
     ``n_drugs`` x 5 passages; 3 questions per passage. Drugs, not questions, are split between
-    train, dev and test, so dev - like test - asks about drugs training never saw.
+    train, dev and test, so dev - like test - asks about drugs training never saw, in phrasings
+    and passage wordings training never saw either.
     Deterministic for a seed; files are written atomically.
     """
     rng = random.Random(seed)
@@ -223,10 +249,17 @@ def generate_medications(
     corpus, queries, qrels = [], [], {"train": [], "dev": [], "test": []}
     for drug in drugs:
         split = split_of.get(drug, "train")
+        held_out = split != "train"
         for aspect in ASPECTS:
             doc_id = f"{drug.lower()}-{aspect}"
-            corpus.append({"_id": doc_id, "title": drug, "text": _passage(rng, aspect, drug)})
-            for n, template in enumerate(_QUESTIONS[aspect]):
+            text = _passage(rng, aspect, drug, held_out=held_out)
+            corpus.append({"_id": doc_id, "title": drug, "text": text})
+            phrasings = _QUESTIONS[aspect]
+            if held_out:  # the two unseen phrasings plus one seen one, three per passage
+                chosen = [*phrasings[TRAIN_QUESTIONS:], rng.choice(phrasings[:TRAIN_QUESTIONS])]
+            else:
+                chosen = phrasings[:TRAIN_QUESTIONS]
+            for n, template in enumerate(chosen[:QUESTIONS_PER_PASSAGE]):
                 qid = f"{doc_id}-q{n}"
                 queries.append({"_id": qid, "text": template.format(drug=drug)})
                 qrels[split].append((qid, doc_id, 1))

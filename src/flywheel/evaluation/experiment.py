@@ -22,6 +22,7 @@ from typing import Any
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Queries, Run
 from flywheel.evaluation.compare import Comparison, compare
+from flywheel.evaluation.cost import measure as measure_cost
 from flywheel.evaluation.evaluate import evaluate
 from flywheel.evaluation.experiment_spec import (
     ExperimentSpec,
@@ -79,6 +80,7 @@ class ExperimentResult:
     queries: Queries = field(default_factory=dict)
     recall_curve: dict[str, dict[int, float]] = field(default_factory=dict)
     run_id: str | None = None
+    costs: dict[str, dict[str, Any]] = field(default_factory=dict)  # latency and cost per system
 
     @property
     def verdict(self) -> Verdict:
@@ -96,6 +98,7 @@ class ExperimentResult:
             "recall_curve": {
                 s: {str(k): v for k, v in c.items()} for s, c in self.recall_curve.items()
             },
+            "costs": self.costs,
         }
 
     @classmethod
@@ -115,6 +118,7 @@ class ExperimentResult:
                 for s, c in results.get("recall_curve", {}).items()
             },
             run_id=run_id,
+            costs=dict(results.get("costs", {})),
         )
 
     def summary(self) -> str:
@@ -180,9 +184,12 @@ def build_variant(variant: Variant, corpus, texts: Mapping[str, str]):
 
     retriever = build_retriever(variant.retriever_spec(), corpus, **variant.retriever_options())
     if variant.reranker:
+        from flywheel.hosted.providers import is_hosted_model
+        from flywheel.retrieval.hosted_rerank import HostedReranker
         from flywheel.retrieval.rerank import CrossEncoderReranker, RerankedRetriever
 
-        reranker = CrossEncoderReranker(variant.reranker, depth=variant.rerank_depth)
+        kind = HostedReranker if is_hosted_model(variant.reranker) else CrossEncoderReranker
+        reranker = kind(variant.reranker, depth=variant.rerank_depth)
         retriever = RerankedRetriever(retriever, reranker, texts)
     return retriever
 
@@ -222,11 +229,19 @@ def run_experiment(
     texts = dataset.texts()
     timings = {"load_dataset_s": time.perf_counter() - t0}
     runs: dict[str, Run] = {}
+    costs: dict[str, dict[str, Any]] = {}
+    corpus_texts = [doc.text_for_encoding for doc in dataset.corpus.values()]
     for variant in spec.variants:
         logger.info("experiment %s: running variant %s", spec.name, variant.name)
         start = time.perf_counter()
-        retriever = build_variant(variant, dataset.corpus, texts)
-        runs[variant.name] = retriever.search(queries, k=variant.top_k or spec.top_k)
+        _, runs[variant.name], profile = measure_cost(
+            lambda variant=variant: build_variant(variant, dataset.corpus, texts),
+            queries,
+            k=variant.top_k or spec.top_k,
+            corpus_texts=corpus_texts,
+            latency_queries=spec.latency_queries,
+        )
+        costs[variant.name] = profile.to_dict()
         timings[f"{variant.name}_s"] = time.perf_counter() - start
     start = time.perf_counter()
     comparison = compare(
@@ -249,7 +264,9 @@ def run_experiment(
         for name, run in runs.items()
     }
     curve = recall_curve(qrels, runs, max_k=max(v.top_k or spec.top_k for v in spec.variants))
-    result = ExperimentResult(spec, comparison, verdicts, timings, top, dict(queries), curve)
+    result = ExperimentResult(
+        spec, comparison, verdicts, timings, top, dict(queries), curve, costs=costs
+    )
     if save:
         result.run_id = _save(result, store)
     return result

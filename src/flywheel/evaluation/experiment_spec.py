@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from flywheel.errors import ConfigError, FlywheelError
 from flywheel.evaluation.metrics import resolve_metric
 from flywheel.evaluation.significance import SignificanceTest
+from flywheel.hosted.providers import is_hosted_model, parse_model, resolve_credentials
 from flywheel.models import DEFAULT_BASE_MODEL, resolve_model
 from flywheel.settings import datasets_dir
 
@@ -117,6 +118,7 @@ class ExperimentSpec(_Strict):
     alpha: float = Field(0.05, gt=0, lt=1)
     n_resamples: int = Field(10_000, ge=100)
     seed: int = 0
+    latency_queries: int = Field(20, ge=0)  # queries timed one by one for latency p50/p95
     source: str | None = None
 
     def all_metrics(self) -> list[str]:
@@ -152,7 +154,15 @@ def resolve_dataset(name: str, base: Path | None = None) -> Path:
 
 
 def check_model(name: str) -> None:
-    """A model must be a local folder, the default alias, or already in the Hugging Face cache."""
+    """A model must be a local folder, the default alias, or already in the Hugging Face cache;
+    a hosted ``provider:model`` needs its key (and the error names the variable to set)."""
+    if is_hosted_model(name):
+        spec, _ = parse_model(name)
+        try:
+            resolve_credentials(spec.name)
+        except FlywheelError as exc:
+            raise ValueError(str(exc)) from None
+        return
     if name == DEFAULT_BASE_MODEL or Path(resolve_model(name)).is_dir():
         return
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1

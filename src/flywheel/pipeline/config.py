@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,11 +25,18 @@ class MiningSettings(BaseModel):
 
 
 class RerankerSettings(BaseModel):
-    """The cross-encoder stage: trained from the base model's backbone, applied to the top N."""
+    """The cross-encoder stage: fine-tuned, gated on dev, applied to the top N of each first stage.
+
+    ``enabled=None`` (auto) trains one only when ``base_model`` names a model to start from (a
+    cross-encoder). Growing one from the bi-encoder's backbone with a fresh scoring head is
+    opt-in (``enabled=True``): measured on SciFact it scored dev nDCG@10 0.303 against 0.706 for
+    the hybrid first stage after 14 minutes of CPU, and was rejected on the demo data too - a
+    cross-encoder needs far more relevance data than one dataset's training queries.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
-    base_model: str | None = None  # default: the loop's base model (a fresh scoring head)
+    enabled: bool | None = None
+    base_model: str | None = None  # None: the loop's base model (a fresh scoring head)
     depth: int = Field(20, ge=1)
     negatives_per_query: int = Field(4, ge=1)
     negative_window: int = Field(30, ge=2)
@@ -36,6 +44,10 @@ class RerankerSettings(BaseModel):
     # the most CPU time of the whole loop, so it is opt-in.
     evaluate_rejected: bool = False
     train: RerankerTrainConfig = Field(default_factory=RerankerTrainConfig)
+
+    def should_train(self) -> bool:
+        """Explicit ``enabled`` wins; auto trains only from a named starting model."""
+        return self.enabled if self.enabled is not None else self.base_model is not None
 
 
 class LoopConfig(BaseModel):
@@ -58,6 +70,9 @@ class LoopConfig(BaseModel):
     retrieve_k: int = Field(100, ge=10)
     hybrid_rrf_k: int = 60
     encode_batch_size: int = 64
+    # "torch", or "ort-int8" for ONNX Runtime with int8 weights on CPU (about 2x the encoding and
+    # re-ranking throughput; quality measured by benchmarks/encode_speed.py --quality)
+    inference_backend: Literal["torch", "ort", "ort-int8"] = "torch"
     device: str | None = None
     mining: MiningSettings = Field(default_factory=MiningSettings)
     embedder: EmbedderTrainConfig = Field(
@@ -65,3 +80,6 @@ class LoopConfig(BaseModel):
     )
     reranker: RerankerSettings = Field(default_factory=RerankerSettings)
     max_train_queries: int | None = None  # subsample for a quick look; None = all
+    # also train sentence-transformers' plain recipe (MNRL on the training pairs, same settings)
+    # and test the selected pipeline against it: the flywheel's value over doing it alone
+    reference_recipe: bool = False

@@ -15,6 +15,11 @@ from flywheel.pipeline.stages import Timings, rerank_runs, restrict
 from flywheel.retrieval.rerank import CrossEncoderReranker
 
 FIRST_STAGE = "base hybrid"  # what the re-ranker must beat on dev
+SKIPPED_RERANKER = (
+    "re-ranker: skipped - no cross-encoder to start from. Name one with --reranker-base "
+    "(a local folder or Hub id), or pass --reranker to grow one from the base model's backbone "
+    "(measured on SciFact: dev nDCG@10 0.303 vs 0.706 for the first stage, after 14 min of CPU)."
+)
 
 
 def train_and_apply_reranker(
@@ -79,7 +84,10 @@ def train_and_apply_reranker(
         return info
     with timings.stage("re-rank"):
         reranker = CrossEncoderReranker(
-            str(trained.model_path), depth=settings.depth, device=config.device
+            str(trained.model_path),
+            depth=settings.depth,
+            device=config.device,
+            backend=config.inference_backend,
         )
         eval_q = splits.eval_q
         firsts = {n: restrict(r, eval_q) for n, r in runs.items() if n != "bm25"}

@@ -19,14 +19,21 @@ from flywheel._internal.io import write_json
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Run
 from flywheel.evaluation import Comparison, compare, evaluate
+from flywheel.pipeline.cold_start import plan_cold_start
 from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.mining import embedder_rows, mine_negatives
-from flywheel.pipeline.reranking import train_and_apply_reranker
+from flywheel.pipeline.reference import REFERENCE, train_reference, versus_reference
+from flywheel.pipeline.reranking import SKIPPED_RERANKER, train_and_apply_reranker
 from flywheel.pipeline.resolve import resolve_dataset
 from flywheel.pipeline.splits import prepare_splits
-from flywheel.pipeline.stages import Timings, dense_run, peak_memory_mb, restrict
+from flywheel.pipeline.stages import (
+    Timings,
+    dense_run,
+    loop_embedder,
+    peak_memory_mb,
+    restrict,
+)
 from flywheel.retrieval.bm25 import BM25Retriever
-from flywheel.retrieval.embedders import Embedder
 from flywheel.retrieval.fusion import rrf
 
 logger = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ class LoopResult:
     embedder_accepted: bool
     reranker: dict[str, Any] | None
     timings: dict[str, float]
+    reference: dict[str, Any] | None
     peak_memory_mb: float
     verdicts: list[str] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict, repr=False)
@@ -65,6 +73,7 @@ class LoopResult:
             "embedder": self.embedder,
             "embedder_accepted": self.embedder_accepted,
             "reranker": self.reranker,
+            "reference": self.reference,
             "timings": self.timings,
             "peak_memory_mb": self.peak_memory_mb,
             "verdicts": self.verdicts,
@@ -117,6 +126,9 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
 
             with Store(config.db) as store:
                 store.ingest_beir(folder)
+        cold = plan_cold_start(dataset, config, say=say)  # no training queries: synthetic ones
+        if cold is not None:
+            dataset, config = cold.dataset, cold.config
         splits = prepare_splits(dataset, config)
         texts = dataset.texts()
     sizes = splits.sizes(len(dataset.corpus))
@@ -131,9 +143,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
 
     with timings.stage("baseline"):
         bm25 = BM25Retriever(dataset.corpus).search(eval_q, k=k)
-        base = Embedder(
-            config.base_model, batch_size=config.encode_batch_size, device=config.device
-        )
+        base = loop_embedder(config, config.base_model)
         base_run, _ = dense_run(base, dataset.corpus, {**eval_q, **splits.train_q}, k=k)
     runs: dict[str, Run] = {
         "bm25": bm25,
@@ -146,6 +156,8 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             config, splits, base=base, doc_ids=list(dataset.corpus), texts=texts, say=say
         )
         rows = embedder_rows(config, splits, mined, texts, say)
+        if cold is not None:
+            rows = cold.mask(rows)
 
     from flywheel.training.embedder import train_embedder
 
@@ -159,15 +171,13 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             dataset_card={"mining": mined.to_dict()},
         )
     with timings.stage("evaluate fine-tuned"):
-        tuned = Embedder(
-            str(trained.model_path), batch_size=config.encode_batch_size, device=config.device
-        )
+        tuned = loop_embedder(config, str(trained.model_path))
         tuned_run, _ = dense_run(tuned, dataset.corpus, eval_q, k=k)
         runs["fine-tuned dense"] = tuned_run
         runs["fine-tuned hybrid"] = rrf([tuned_run, bm25], k=config.hybrid_rrf_k)
 
     reranker_info = None
-    if config.reranker.enabled:
+    if config.reranker.should_train():
         reranker_info = train_and_apply_reranker(
             config,
             splits,
@@ -179,17 +189,31 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             say=say,
         )
 
+    if config.reference_recipe:
+        runs[REFERENCE] = train_reference(
+            config,
+            splits,
+            corpus=dataset.corpus,
+            texts=texts,
+            timings=timings,
+            out=out,
+            say=say,
+        )
+
     dev_scores = {
         name: evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
         for name, run in runs.items()
     }
-    verdicts = []
+    verdicts = [cold.note] if cold is not None else []
     ok_embedder, line = _gate(
         "fine-tuned embedder", dev_scores, "fine-tuned dense", BASELINE, metric
     )
     verdicts.append(line)
     _record_gate(trained.manifest_path, ok_embedder, line, dev_scores, metric)
     eligible = [n for n in runs if ok_embedder or "fine-tuned" not in n]
+    if reranker_info is None and config.reranker.enabled is None:
+        say(SKIPPED_RERANKER)
+        verdicts.append(SKIPPED_RERANKER)
     if reranker_info is not None:
         verdicts.append(reranker_info["verdict"])
         if not reranker_info["accepted"]:
@@ -205,6 +229,13 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             metrics=metrics,
             baseline=BASELINE,
         )
+    reference = None
+    if config.reference_recipe:
+        reference = versus_reference(
+            splits.test_qrels, runs, selected=selected, queries=splits.test_q, metric=metric
+        )
+        verdicts.append(reference["verdict"])
+        say(reference["verdict"])
     result = LoopResult(
         dataset=dataset.name,
         config=json.loads(config.model_dump_json()),
@@ -215,6 +246,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         embedder={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(trained).items()},
         embedder_accepted=ok_embedder,
         reranker=reranker_info,
+        reference=reference,
         timings=dict(timings.seconds),
         peak_memory_mb=peak_memory_mb(),
         verdicts=verdicts,

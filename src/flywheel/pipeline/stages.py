@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flywheel.data.types import Corpus, Queries, Run
+from flywheel.pipeline.config import LoopConfig
 from flywheel.retrieval.embedders import Embedder
 from flywheel.retrieval.rerank import CrossEncoderReranker
 
@@ -40,6 +41,16 @@ class Timings:
     @property
     def total(self) -> float:
         return sum(self.seconds.values())
+
+
+def loop_embedder(config: LoopConfig, model: str) -> Embedder:
+    """An embedder with the loop's batch size, device and inference backend."""
+    return Embedder(
+        model,
+        batch_size=config.encode_batch_size,
+        device=config.device,
+        backend=config.inference_backend,
+    )
 
 
 def dense_run(

@@ -101,3 +101,51 @@ def impact_effort(points: Sequence[Mapping[str, Any]], *, title: str = "Impact /
     ax.set_ylabel("impact (normalised; dark = measured)")
     ax.set_title(title)
     return fig
+
+
+def quality_cost(
+    points: Sequence[Mapping[str, Any]], *, metric: str, title: str = "Quality against cost"
+) -> Any:
+    """Two panels: ``metric`` against API cost per 1,000 queries, and against latency p50.
+
+    Each point is ``{name, quality, cost_per_1k (None for local), latency_ms, hosted}``. Local
+    models sit at $0 of API cost (labelled with their measured time), hosted ones at their price.
+    """
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
+    for point in points:
+        hosted = bool(point.get("hosted"))
+        color = "#e76f51" if hosted else "#2a9d8f"
+        cost = point.get("cost_per_1k") or 0.0
+        left.scatter(cost, point["quality"], s=70, color=color, edgecolor="black", zorder=3)
+        left.annotate(
+            point["name"],
+            (cost, point["quality"]),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=8,
+        )
+        if point.get("latency_ms") is not None:
+            right.scatter(
+                point["latency_ms"],
+                point["quality"],
+                s=70,
+                color=color,
+                edgecolor="black",
+                zorder=3,
+            )
+            right.annotate(
+                point["name"],
+                (point["latency_ms"], point["quality"]),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
+    left.set_xlabel("API cost per 1,000 queries (USD; local models = 0)")
+    left.set_ylabel(metric)
+    right.set_xlabel("latency p50 per query (ms)")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title + " (green: local, orange: hosted)")
+    fig.tight_layout()
+    return fig

@@ -22,6 +22,7 @@ from typing import Any
 from flywheel._internal.io import write_text
 from flywheel.data.types import Corpus, Queries, Run
 from flywheel.evaluation.compare import Comparison
+from flywheel.evaluation.cost import COST_HEADER, cost_rows
 from flywheel.evaluation.experiment import ExperimentResult, Verdict
 from flywheel.reports import plots
 
@@ -144,13 +145,39 @@ class Report:
             + "</p>"
         )
         self.add_section(f"Experiment: {spec.name}", body)
-        return self.add_comparison(
+        self.add_comparison(
             result.comparison,
             metric=spec.primary_metric,
             queries=result.queries,
             corpus=corpus,
             runs=result.runs,
             recall_curve=result.recall_curve,
+        )
+        if result.costs:
+            self.add_costs(result.comparison, result.costs, metric=spec.primary_metric)
+        return self
+
+    def add_costs(
+        self, comparison: Comparison, costs: Mapping[str, Mapping[str, Any]], *, metric: str
+    ) -> Report:
+        """Latency and cost per system (table), and quality against cost (figure)."""
+        self.add_table("Latency and cost", COST_HEADER, cost_rows(costs))
+        points = [
+            {
+                "name": system,
+                "quality": comparison.mean(system, metric),
+                "cost_per_1k": c.get("cost_per_1k_queries_usd"),
+                "latency_ms": c.get("latency_p50_ms"),
+                "hosted": c.get("hosted"),
+            }
+            for system, c in costs.items()
+            if system in comparison.results
+        ]
+        return self.add_figure(
+            "Quality against cost",
+            plots.quality_cost(points, metric=metric),
+            caption="Hosted costs come from the price table (flywheel/hosted/prices.yaml or "
+            "--prices); local models cost machine time, measured here.",
         )
 
     def render(self) -> str:

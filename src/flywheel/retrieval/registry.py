@@ -1,5 +1,8 @@
 """Build retrievers from short specs: ``"bm25"``, ``"dense"``, ``"dense:MODEL"``, ``"hybrid"``.
 
+``MODEL`` may be a hosted one, ``dense:openai:text-embedding-3-small`` (see
+:mod:`flywheel.hosted`): it shares the embedding cache and is paid for once per text.
+
 A spec is ``name`` or ``name:argument``; the name picks a factory, the argument (a model name or
 path for dense and hybrid) goes to it. Plugins add names with :func:`register_retriever`, and an
 unknown name fails with the list of names that exist. Options are checked against the
@@ -17,11 +20,13 @@ import numpy as np
 
 from flywheel.data.types import Corpus
 from flywheel.errors import ConfigError, UnknownComponentError
+from flywheel.hosted.providers import is_hosted_model
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.retrieval.base import Retriever
 from flywheel.retrieval.bm25 import BM25Retriever
 from flywheel.retrieval.dense import DenseRetriever
 from flywheel.retrieval.embedders import Embedder
+from flywheel.retrieval.hosted_embedder import HostedEmbedder
 from flywheel.retrieval.hybrid import HybridRetriever
 
 
@@ -98,6 +103,14 @@ def _embedder(argument: str | None, embedder: Embedder | None, **embedder_option
             raise ConfigError("pass either embedder= or a model name / embedder options, not both")
         return embedder
     options = {k: v for k, v in embedder_options.items() if v is not None}
+    if is_hosted_model(argument):  # "openai:text-embedding-3-small": same cache, paid calls
+        local_only = sorted(set(options) - {"batch_size", "cache_dir"})
+        if local_only:
+            raise ConfigError(
+                f"'{argument}' is a hosted model; options {', '.join(local_only)} apply to "
+                "local models only"
+            )
+        return HostedEmbedder(argument, **options)
     return Embedder(argument or DEFAULT_BASE_MODEL, **options)
 
 

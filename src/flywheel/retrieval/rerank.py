@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from flywheel import settings
+from flywheel._internal.choices import parse_choice
 from flywheel.data.types import Queries, Run
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.models import resolve_model
 from flywheel.retrieval.base import Retriever, check_k, ranked_ids, top_k
+from flywheel.retrieval.embedders import graph_folder_name, model_identity
+from flywheel.retrieval.onnx_runtime import OrtCrossEncoder
 
 logger = logging.getLogger(__name__)
+
+
+class RerankBackend(StrEnum):
+    """``torch``: sentence-transformers as is; ``ort`` / ``ort-int8``: the model exported to
+    ONNX Runtime (int8 weights for the CPU speed-up), see :mod:`flywheel.retrieval.onnx_runtime`."""
+
+    TORCH = "torch"
+    ORT = "ort"
+    ORT_INT8 = "ort-int8"
 
 
 class CrossEncoderReranker:
@@ -27,6 +41,8 @@ class CrossEncoderReranker:
 
     ``model`` is any CrossEncoder name or path (e.g. a model trained by ``flywheel train``);
     ``num_labels`` only matters for a backbone with no trained head (a fresh head, 1 label).
+    ``backend="ort-int8"`` scores on CPU through ONNX Runtime with int8 weights; the export is
+    cached under ``cache_dir`` keyed by the model's weights.
     """
 
     def __init__(
@@ -38,8 +54,12 @@ class CrossEncoderReranker:
         max_length: int | None = 256,
         device: str | None = None,
         num_labels: int | None = None,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
     ) -> None:
         self.model_name = model
+        self.backend = parse_choice(RerankBackend, backend, "backend")
+        self.cache_dir = Path(cache_dir) if cache_dir else settings.cache_dir() / "onnx"
         self.depth = check_k(depth)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -57,12 +77,21 @@ class CrossEncoderReranker:
             from sentence_transformers import CrossEncoder
 
             logger.info("loading cross-encoder %s", self.model_name)
+            own = self.backend is not RerankBackend.TORCH
             self._model = CrossEncoder(
                 resolve_model(self.model_name),
                 num_labels=self.num_labels,
                 max_length=self.max_length,
-                device=self.device,
+                device="cpu" if own else self.device,
             )
+            if own:
+                identity = model_identity(self.model_name)
+                folder = graph_folder_name(identity, "cross-encoder", self.backend.value)
+                self._model = OrtCrossEncoder(
+                    self._model,
+                    self.cache_dir / folder,
+                    quantize=self.backend is RerankBackend.ORT_INT8,
+                )
         return self._model
 
     def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:

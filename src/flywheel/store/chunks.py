@@ -108,8 +108,8 @@ def read_chunks(conn: Connection, strategy: str) -> Corpus:
         )
         .join(documents, documents.c.doc_id == chunks.c.doc_id)
         .where(chunks.c.strategy == strategy)
-        .order_by(chunks.c.doc_id, chunks.c.position)
     )
+    rows = sorted(conn.execute(query), key=lambda row: (row.doc_id, row.position))
     return {
         cid: Document(
             doc_id=cid,
@@ -117,7 +117,7 @@ def read_chunks(conn: Connection, strategy: str) -> Corpus:
             title=title,
             metadata={"doc_id": doc_id, "position": position, "strategy": strategy},
         )
-        for cid, doc_id, position, text, title in conn.execute(query)
+        for cid, doc_id, position, text, title in rows
     }
 
 

@@ -53,8 +53,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Driver-less spellings of PostgreSQL URLs, mapped to psycopg 3 (the driver this package
+#: installs; SQLAlchemy 2.0 would otherwise reach for psycopg2, and ``postgres://``, as
+#: Heroku-style hosts print it, is no SQLAlchemy name at all).
+_POSTGRES_SCHEMES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created if missing."""
+    """An engine for ``url``; a SQLite file's folder is created if missing.
+
+    The same code and migrations serve SQLite and PostgreSQL; only connection set-up differs.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in _POSTGRES_SCHEMES:
+        url = f"{_POSTGRES_SCHEMES[scheme]}://{rest}"
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
@@ -66,7 +78,10 @@ def make_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, json_serializer=_dumps)
+        # several writers (processes sharing the file) queue for the write lock: wait up to 30 s
+        # for it rather than pysqlite's default 5 s before "database is locked"
+        connect_args = {} if "timeout" in parsed.query else {"timeout": 30}
+        engine = create_engine(url, json_serializer=_dumps, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, json_serializer=_dumps, pool_pre_ping=True)

@@ -10,6 +10,13 @@ The rules every ingest path shares (files, BEIR folders and the Python API):
   ``skip_invalid`` the good records are stored and the bad ones go to ``<file>.rejects.jsonl``.
 
 Rows are written with ``executemany`` in batches, never one ORM object at a time.
+
+Several writers may import at once (app servers logging events into one PostgreSQL, or
+processes sharing a SQLite file). Between the check for stored ids and the insert another
+writer may store the same id; new rows are therefore inserted with ``ON CONFLICT DO NOTHING
+RETURNING`` (SQLite and PostgreSQL alike), and a row another writer stored first is judged
+like any stored row: same content is ``unchanged``, different content an error (or an update
+with ``replace``). Rows go in key order, so two writers never wait on each other in a cycle.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from flywheel._internal.io import write_jsonl
 from flywheel.errors import DataFormatError
@@ -105,6 +114,7 @@ class _Kind:
     key: Callable[[dict], Hashable]
     content: Callable[[dict], tuple]
     existing: Callable[[Connection, list[dict]], dict[Hashable, tuple]]
+    key_columns: tuple[str, ...]  # the columns ``key`` reads
 
 
 def _by_pk(table: Table, pk: str, columns: tuple[str, ...]) -> Callable:
@@ -163,17 +173,25 @@ KINDS: dict[str, _Kind] = {
         lambda r: r["doc_id"],
         lambda r: (r["content_hash"],),
         _by_pk(schema.documents, "doc_id", ("content_hash",)),
+        ("doc_id",),
     ),
     "queries": _Kind(
         schema.queries,
         lambda r: r["qid"],
         lambda r: tuple(r[c] for c in _QUERY_COLUMNS),
         _by_pk(schema.queries, "qid", _QUERY_COLUMNS),
+        ("qid",),
     ),
     "judgments": _Kind(
-        schema.judgments, _judgment_key, lambda r: (r["grade"], r["split"]), _existing_judgments
+        schema.judgments,
+        _judgment_key,
+        lambda r: (r["grade"], r["split"]),
+        _existing_judgments,
+        ("qid", "doc_id", "chunk_id", "source"),
     ),
-    "events": _Kind(schema.events, lambda r: r["event_id"], _event_content, _existing_events),
+    "events": _Kind(
+        schema.events, lambda r: r["event_id"], _event_content, _existing_events, ("event_id",)
+    ),
 }
 
 
@@ -245,6 +263,29 @@ def parse_event_row(raw: dict) -> dict:
 
 
 # --- writing -----------------------------------------------------------------------------------
+
+_UPSERT_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def _insert_new(conn: Connection, spec: _Kind, rows: list[dict]) -> list[dict]:
+    """Insert ``rows`` (in key order); return the ones another writer stored meanwhile."""
+    if not rows:
+        return []
+    rows = sorted(rows, key=lambda row: str(spec.key(row)))
+    dialect_insert = _UPSERT_INSERTS.get(conn.dialect.name)
+    if dialect_insert is None:  # another backend: a concurrent duplicate fails the transaction
+        for batch in batches(rows):
+            conn.execute(spec.table.insert(), batch)
+        return []
+    stmt = (
+        dialect_insert(spec.table)
+        .on_conflict_do_nothing()
+        .returning(*(spec.table.c[name] for name in spec.key_columns))
+    )
+    inserted: set[Hashable] = set()
+    for batch in batches(rows):
+        inserted.update(spec.key(dict(row)) for row in conn.execute(stmt, batch).mappings())
+    return [row for row in rows if spec.key(row) not in inserted]
 
 
 def _update_rows(conn: Connection, kind: str, rows: list[dict]) -> None:
@@ -366,11 +407,37 @@ def import_parsed(
         )
         raise DataFormatError(source, line, error.problem, error.fix + more, error.field)
 
-    for batch in batches(new):
-        conn.execute(spec.table.insert(), batch)
+    raced = _insert_new(conn, spec, new)
+    if raced:  # stored by another writer between our check and our insert: judge them now
+        lines = {spec.key(item.row): item for item in good}
+        stored = spec.existing(conn, raced)
+        late: list[tuple[int, RecordError, Any]] = []
+        for row in raced:
+            key = spec.key(row)
+            if stored.get(key) == spec.content(row):
+                report.unchanged += 1
+            elif replace:
+                changed.append(row)
+            else:
+                late.append(
+                    (
+                        lines[key].line,
+                        RecordError(
+                            f"id {_show(key)} was just stored by another writer with "
+                            "different content",
+                            "pass --replace (replace=True) to overwrite it, or use a new id",
+                        ),
+                        lines[key].raw,
+                    )
+                )
+        if late and not skip_invalid:
+            line, error, _ = late[0]
+            raise DataFormatError(source, line, error.problem, error.fix, error.field)
+        errors.extend(late)
+        log.info("%s: %d rows were stored by another writer meanwhile", source, len(raced))
     if changed:
         _update_rows(conn, kind, changed)
-    report.added, report.updated = len(new), len(changed)
+    report.added, report.updated = len(new) - len(raced), len(changed)
     if errors:
         report.rejected = len(errors)
         report.rejects_path = f"{source}.rejects.jsonl"

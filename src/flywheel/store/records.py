@@ -176,7 +176,9 @@ def parse_query(raw: Mapping[str, Any], *, default_source: str = QuerySource.EVA
         "text": text,
         "intent": _optional_text(raw, "intent"),
         "source": _choice(_pick(raw, ("source",)) or default_source, QuerySource, "source"),
-        "reference_answer": _optional_text(raw, "reference_answer"),
+        "reference_answer": _optional_text(
+            raw, "reference_answer" if raw.get("reference_answer") not in (None, "") else "answer"
+        ),
         "reasoning": _optional_text(raw, "reasoning"),
     }
 

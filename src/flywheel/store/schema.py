@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -136,4 +137,97 @@ experiment_runs = Table(
     Column("git_commit", String, nullable=True),
     Column("versions", JSON, nullable=False),
     Column("results", JSON, nullable=False),
+)
+
+# --- the few-shot library (migration 0002): versions, their examples, and every prompt use ---
+fewshot_libraries = Table(
+    "fewshot_libraries",
+    metadata,
+    Column("library_id", String, primary_key=True),  # "<name>@v<version>"
+    Column("name", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("parent_version", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("embedder", String, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Index("uq_fewshot_libraries_name_version", "name", "version", unique=True),
+)
+
+fewshot_examples = Table(
+    "fewshot_examples",
+    metadata,
+    Column(
+        "library_id",
+        String,
+        ForeignKey("fewshot_libraries.library_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("qid", String, primary_key=True),
+    Column("status", String, nullable=False),  # representative / candidate / excluded
+    Column("group_id", String, nullable=True),
+    Column("rank", Integer, nullable=True),  # position among the group's representatives
+    Column("reason", String, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=True),
+    Column("reasoning", Text, nullable=True),
+    Column("intent", String, nullable=True),
+)
+
+fewshot_uses = Table(
+    "fewshot_uses",
+    metadata,
+    Column("use_id", String, primary_key=True),
+    Column(
+        "library_id",
+        String,
+        ForeignKey("fewshot_libraries.library_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("mode", String, nullable=False),  # dynamic / static
+    Column("k", Integer, nullable=False),
+    Column("template", String, nullable=False),
+    Column("intent", String, nullable=True),  # the group the query was routed to
+    Column("example_qids", JSON, nullable=False),
+    Column("context", String, nullable=False, server_default=""),
+    Index("ix_fewshot_uses_library", "library_id"),
+)
+
+
+# --- hosted usage and rejected synthetic questions (migration 0003) ---------------------------
+hosted_runs = Table(
+    "hosted_runs",
+    metadata,
+    Column("run_id", String, primary_key=True),
+    Column("command", String, nullable=False),  # judge / synth questions / experiment ...
+    Column("model", String, nullable=False),  # provider:model
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String, nullable=False),  # completed / budget reached / failed
+    Column("calls", Integer, nullable=False),
+    Column("cached_calls", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("search_units", Float, nullable=False),
+    Column("cost_usd", Float, nullable=True),  # None: a model without a price
+    Column("details", JSON, nullable=False),
+)
+
+synthetic_rejections = Table(
+    "synthetic_rejections",
+    metadata,
+    Column("rejection_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("doc_id", String, nullable=True),
+    Column("generator", String, nullable=False),
+    Column("reason", String, nullable=False),  # the filter that rejected it
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_synthetic_rejections_run", "run_id"),
 )

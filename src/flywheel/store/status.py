@@ -10,12 +10,13 @@ more (a query whose judgments are all 0 cannot score a retriever). The threshold
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, distinct, func, select
 
 from flywheel.store.chunks import chunk_counts
+from flywheel.store.hosted import hosted_usage_summary
 from flywheel.store.schema import documents, events, experiment_runs, judgments, queries
 
 
@@ -47,6 +48,7 @@ class StoreStatus:
     reached: list[str]
     next_stage: str | None
     missing: str
+    hosted: list[dict[str, Any]] = field(default_factory=list)  # usage per command and model
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,4 +109,5 @@ def read_status(conn: Connection) -> StoreStatus:
         reached=reached,
         next_stage=next_stage,
         missing=missing,
+        hosted=hosted_usage_summary(conn),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 
 from flywheel.data.events import (
     AnswerFeedbackEvent,
@@ -31,6 +32,7 @@ from flywheel.store.engine import make_engine, migrate
 from flywheel.store.events import event_to_row, row_to_event, utc
 from flywheel.store.importers import IngestReport, Parsed, import_parsed
 from flywheel.store.ingest import IngestOptions, ingest_beir, ingest_file
+from flywheel.store.live import store_live_queries
 from flywheel.store.qrels import UNSPLIT, QrelsLevel, read_qrels
 from flywheel.store.records import (
     ExperimentRunRecord,
@@ -175,12 +177,30 @@ class Store:
 
     # --- writing: events -------------------------------------------------------------------
 
-    def log_events(self, events: Iterable[Event]) -> IngestReport:
-        """Log several events in one transaction (their queries and targets must be stored)."""
-        with self.engine.begin() as conn:
-            return import_parsed(
-                conn, "events", _parsed(events, event_to_row), source="log_events()"
-            )
+    def log_events(
+        self, events: Iterable[Event], *, queries: Mapping[str, str] | None = None
+    ) -> IngestReport:
+        """Log several events in one transaction (their queries and targets must be stored).
+
+        ``queries`` (``{qid: text}``) are stored first, in the same transaction, as ``live``
+        queries when their qid is new, so a live app logs a query's first events in one
+        all-or-nothing call. Retrying is safe: an event stored with the same id and content
+        counts as unchanged. When two writers race to insert the same new id, the loser's
+        transaction fails on the primary key; it is retried once and then finds the row.
+        """
+        events = list(events)
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    if queries:
+                        store_live_queries(conn, queries, source="log_events(): queries")
+                    return import_parsed(
+                        conn, "events", _parsed(events, event_to_row), source="log_events()"
+                    )
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def log_event(self, event: Event) -> str:
         """Log one event; returns its ``event_id`` (generated when the event has none)."""
@@ -279,21 +299,21 @@ class Store:
     def corpus(self) -> Corpus:
         d = schema.documents
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(d.c.doc_id, d.c.text, d.c.title, d.c.metadata).order_by(d.c.doc_id)
-            )
-            return {
-                doc_id: Document(doc_id=doc_id, text=text, title=title, metadata=meta or {})
-                for doc_id, text, title, meta in rows
-            }
+            rows = conn.execute(select(d.c.doc_id, d.c.text, d.c.title, d.c.metadata)).all()
+        rows.sort(key=lambda row: row[0])  # code-point order, whatever the database's collation
+        return {
+            doc_id: Document(doc_id=doc_id, text=text, title=title, metadata=meta or {})
+            for doc_id, text, title, meta in rows
+        }
 
     def query_records(self, source: str | None = None) -> list[QueryRecord]:
         q = schema.queries
-        query = select(q).order_by(q.c.qid)
+        query = select(q)
         if source is not None:
             query = query.where(q.c.source == source)
         with self.engine.connect() as conn:
-            return [QueryRecord(**row) for row in conn.execute(query).mappings()]
+            records = [QueryRecord(**row) for row in conn.execute(query).mappings()]
+        return sorted(records, key=lambda record: record.qid)  # code-point order everywhere
 
     def queries(self, source: str | None = None) -> Queries:
         """``{qid: text}``, only queries of ``source`` (eval/synthetic/live) when given."""
@@ -357,7 +377,9 @@ class Store:
         if session_id is not None:
             query = query.where(e.c.session_id == session_id)
         with self.engine.connect() as conn:
-            return [row_to_event(row) for row in conn.execute(query).mappings()]
+            events = [row_to_event(row) for row in conn.execute(query).mappings()]
+        # ties in time: event_id in code-point order, whatever the database's collation
+        return sorted(events, key=lambda event: (event.timestamp, event.event_id))
 
     def to_dataset(
         self,

@@ -113,10 +113,13 @@ class RerankerTrainConfig(BaseTrainConfig):
     learning_rate: float = Field(2e-5, ge=0.0)
     max_length: int | None = Field(256, ge=8)
     max_docs_per_query: int = Field(16, ge=2)
-    # listwise losses score batch_size x max_docs_per_query pairs at once: on Cranfield the
-    # re-ranker stage was OOM-killed at 22 GB unchunked and again at 24 GB with 32 here, so the
-    # default chunk is small (the cause is not fully pinned down yet; see the issue notes)
-    mini_batch_size: int = Field(4, ge=1)
+    # A listwise step scores batch_size x max_docs_per_query pairs, and the backward pass keeps
+    # every pair's activations (LambdaLoss's mini_batch_size chunks the forward only), so 32
+    # queries x 16 documents at 256 tokens was OOM-killed at 22-24 GB on Cranfield. At most
+    # max_pairs_per_step pairs go through one forward/backward; gradient accumulation keeps the
+    # update over batch_size queries.
+    max_pairs_per_step: int = Field(64, ge=1)
+    mini_batch_size: int | None = Field(None, ge=1)
     pos_weight: float | None = Field(None, gt=0.0)
     rerank_depth: int = Field(100, ge=1)
 

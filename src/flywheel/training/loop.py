@@ -8,6 +8,7 @@ kept, and the "never worse than the base" decision.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,12 @@ def quiet(trainer: Any) -> Any:
 
 
 def training_arguments(
-    config: BaseTrainConfig, checkpoints_dir: Path, *, best_metric: str | None, steps_per_epoch: int
+    config: BaseTrainConfig,
+    checkpoints_dir: Path,
+    *,
+    best_metric: str | None,
+    steps_per_epoch: int,
+    micro_batch: int | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments shared by ``SentenceTransformerTrainingArguments`` and
     ``CrossEncoderTrainingArguments``.
@@ -45,15 +51,20 @@ def training_arguments(
     Saves every epoch (so a killed run resumes from the last finished epoch); with a dev metric
     it also evaluates every epoch and reloads the best checkpoint at the end. ``warmup_steps``
     is given as a fraction (transformers 5 reads a float below 1 as a share of all steps).
+    ``micro_batch`` below ``config.batch_size`` splits each optimiser step into that many rows
+    per forward/backward pass with gradient accumulation: the same update, bounded memory.
     """
+    micro = min(micro_batch or config.batch_size, config.batch_size)
+    accumulation = math.ceil(config.batch_size / micro)
     evaluate = best_metric is not None and config.eval_each_epoch
     total = config.max_steps or steps_per_epoch * config.epochs
     kwargs: dict[str, Any] = {
         "output_dir": str(checkpoints_dir),
         "num_train_epochs": config.epochs,
         "max_steps": config.max_steps if config.max_steps is not None else -1,
-        "per_device_train_batch_size": config.batch_size,
-        "per_device_eval_batch_size": config.batch_size,
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": accumulation,
+        "per_device_eval_batch_size": micro,
         "learning_rate": config.learning_rate,
         "warmup_steps": config.warmup,
         "weight_decay": config.weight_decay,

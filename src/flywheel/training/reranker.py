@@ -93,6 +93,12 @@ def _negatives_per_positive(dataset: Any) -> float | None:
     return round(negatives / positives, 4)
 
 
+def _queries_per_pass(config: RerankerTrainConfig) -> int:
+    """Queries per forward/backward pass for a listwise loss: each brings up to
+    ``max_docs_per_query`` pairs, and at most ``max_pairs_per_step`` pairs fit one pass."""
+    return max(1, config.max_pairs_per_step // config.max_docs_per_query)
+
+
 def train_reranker(
     rows: Sequence[Mapping[str, Any]] | Any,
     *,
@@ -177,6 +183,7 @@ def train_reranker(
         config=config,
         resume=resume,
         description="fine-tuning re-ranker",
+        micro_batch=_queries_per_pass(config) if loss_name in LISTWISE_RERANKER_LOSSES else None,
     )
     outcome = session.finish(
         fitted,

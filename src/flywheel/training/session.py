@@ -19,7 +19,7 @@ from typing import Any
 
 from transformers import set_seed
 
-from flywheel.training.artifacts import RunRecord, write_run_artifacts
+from flywheel.training.artifacts import MANIFEST_NAME, RunRecord, write_run_artifacts
 from flywheel.training.config import BaseTrainConfig
 from flywheel.training.devset import DevSet
 from flywheel.training.loop import (
@@ -32,6 +32,11 @@ from flywheel.training.loop import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _manifest_path(out_dir: Path, record: RunRecord) -> Path:
+    """Where the main process writes the manifest (what the other ranks return)."""
+    return out_dir / MANIFEST_NAME
 
 
 def dev_score(evaluator: Any, model: Any) -> float:
@@ -160,10 +165,12 @@ class TrainingSession:
         config: BaseTrainConfig,
         resume: bool,
         description: str,
+        micro_batch: int | None = None,
         **extra_args: Any,
     ) -> Fitted:
         """Build the trainer with checkpoints every epoch and train, resuming when asked and a
-        checkpoint exists."""
+        checkpoint exists. ``micro_batch``: rows per forward/backward pass (gradient accumulation
+        up to ``config.batch_size``)."""
         steps_per_epoch = max(1, math.ceil(len(dataset) / config.batch_size))
         args = args_cls(
             **training_arguments(
@@ -171,6 +178,7 @@ class TrainingSession:
                 self.checkpoints_dir,
                 best_metric=evaluator.trainer_metric if evaluator else None,
                 steps_per_epoch=steps_per_epoch,
+                micro_batch=micro_batch,
             ),
             **extra_args,
         )
@@ -219,12 +227,20 @@ class TrainingSession:
         logger.info(verdict)
 
         model_dir = self.out_dir / "model"
+        # Under torchrun / accelerate launch every rank gets here with the same weights (DDP
+        # keeps them in sync); only the main process writes, the others wait for it.
+        main = trainer.is_world_process_zero()
+        world_size = int(getattr(trainer.args, "world_size", 1) or 1)
         with self.timed("save_seconds"):
-            fitted.model.save(str(model_dir))
+            if main:
+                fitted.model.save(str(model_dir))
         self.timings["total_seconds"] = time.perf_counter() - self.started
+        if world_size > 1:
+            extra = {**(extra or {}), "world_size": world_size}
 
         steps = int(trainer.state.global_step)
-        manifest_path = write_run_artifacts(
+        write = write_run_artifacts if main else _manifest_path
+        manifest_path = write(
             self.out_dir,
             RunRecord(
                 kind=self.kind,
@@ -250,6 +266,8 @@ class TrainingSession:
                 extra=extra or {},
             ),
         )
+        if world_size > 1:
+            trainer.accelerator.wait_for_everyone()
         return SessionOutcome(
             model_dir=model_dir,
             trained_score=trained_score,
