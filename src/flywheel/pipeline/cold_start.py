@@ -19,6 +19,7 @@ from typing import Any
 
 from flywheel.data.types import RetrievalDataset
 from flywheel.pipeline.config import LoopConfig
+from flywheel.pipeline.stages import loop_embedder
 from flywheel.retrieval.embedders import Embedder
 from flywheel.synth.filters import FilterConfig
 from flywheel.synth.generate import SynthConfig, SynthResult, synthesize
@@ -80,9 +81,7 @@ def plan_cold_start(
         for qid in qrels
         if qid in dataset.queries
     }
-    base = embedder or Embedder(
-        config.base_model, batch_size=config.encode_batch_size, device=config.device
-    )
+    base = embedder or loop_embedder(config, config.base_model)
     synth = SynthConfig(
         n=COLD_START_PAIRS, generator="ict", seed=config.seed, filters=FilterConfig()
     )

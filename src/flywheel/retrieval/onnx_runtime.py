@@ -107,8 +107,22 @@ def export_graph(model: Any, sample: Any, out_dir: Path, *, output: str, quantiz
     return out_dir / "model.onnx"
 
 
-def _session(graph_dir: Path, threads: int | None) -> tuple[Any, list[str]]:
+def _open_graph(
+    model: Any,
+    graph_dir: Path,
+    samples: list[Any],
+    *,
+    output: str,
+    quantize: bool,
+    threads: int | None,
+) -> tuple[Any, list[str]]:
+    """An inference session over ``graph_dir``, exporting ``model`` first (traced on ``samples``)
+    when no current export is there; returns the session and its input names."""
     ort = _require_onnxruntime()
+    if not _fresh(graph_dir):
+        logger.info("exporting %s to ONNX (%s)", graph_dir.name, "int8" if quantize else "fp32")
+        sample = getattr(model, "preprocess", None) or model.tokenize
+        export_graph(model, sample(samples), graph_dir, output=output, quantize=quantize)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     session = ort.InferenceSession(
@@ -133,12 +147,14 @@ class OrtSentenceEncoder:
         self.tokenizer = model.tokenizer
         self.prompts = dict(getattr(model, "prompts", None) or {})
         self.max_seq_length = int(model.max_seq_length)
-        if not _fresh(graph_dir):
-            logger.info("exporting %s to ONNX (%s)", graph_dir.name, "int8" if quantize else "fp32")
-            texts = ["a short sample text", "a second, longer sample text here"]
-            sample = getattr(model, "preprocess", model.tokenize)(texts)
-            export_graph(model, sample, graph_dir, output="sentence_embedding", quantize=quantize)
-        self._session, self._inputs = _session(graph_dir, threads)
+        self._session, self._inputs = _open_graph(
+            model,
+            graph_dir,
+            ["a short sample text", "a second, longer sample text here"],
+            output="sentence_embedding",
+            quantize=quantize,
+            threads=threads,
+        )
         self._dim: int | None = None
 
     def get_embedding_dimension(self) -> int:
@@ -188,11 +204,14 @@ class OrtCrossEncoder:
     ) -> None:
         self.tokenizer = model.tokenizer
         self.max_length = getattr(model, "max_length", None) or 512
-        if not _fresh(graph_dir):
-            logger.info("exporting %s to ONNX (%s)", graph_dir.name, "int8" if quantize else "fp32")
-            sample = model.preprocess([("a query", "a passage"), ("another query", "more text")])
-            export_graph(model, sample, graph_dir, output="scores", quantize=quantize)
-        self._session, self._inputs = _session(graph_dir, threads)
+        self._session, self._inputs = _open_graph(
+            model,
+            graph_dir,
+            [("a query", "a passage"), ("another query", "more text")],
+            output="scores",
+            quantize=quantize,
+            threads=threads,
+        )
 
     def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, **_: Any) -> Any:
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
