@@ -92,13 +92,13 @@ def rows_for(pairs: list[SyntheticPair], real_q, real_qrels, texts, base, doc_id
     return rows
 
 
-def fine_tune(rows, out: Path, args) -> str:
+def fine_tune(rows, out: Path, args, epochs: int = 1) -> str:
     result = train_embedder(
         rows,
         base_model=DEFAULT_BASE_MODEL,
         out_dir=out,
         config=EmbedderTrainConfig(
-            epochs=1,
+            epochs=epochs,
             learning_rate=args.lr,
             batch_size=32,
             eval_each_epoch=False,
@@ -135,7 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    console = Console()
+    console = Console(width=max(Console().width, 130))  # system names are long
     say = lambda line: console.print(f"[dim]{line}[/]")  # noqa: E731
     out = Path(args.out)
     timings: dict[str, float] = {}
@@ -229,7 +229,8 @@ def main() -> None:
 
     comparison = compare(test_qrels, runs, metrics=METRICS, baseline="base")
     table = Table(title="SciFact test (300 queries): cold start from offline pseudo-questions")
-    for column in ("system", "nDCG@10", "recall@100", "Δ nDCG@10", "p (vs base)", "dev gate"):
+    table.add_column("system", no_wrap=True)
+    for column in ("nDCG@10", "recall@100", "Δ nDCG@10", "p (vs base)", "dev gate"):
         table.add_column(column)
     figures: dict[str, dict] = {}
     for system in comparison.systems:

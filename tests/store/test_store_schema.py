@@ -97,6 +97,7 @@ EXPECTED = {
         "detail",
         "created_at",
     ],
+    "synthetic_positives": ["qid", "doc_id", "generator", "text"],
 }
 
 
@@ -172,7 +173,7 @@ def test_opening_from_another_folder_migrates_once(tmp_path: Path, monkeypatch) 
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "nested" / "x.db"))
     first = Store()
-    assert current_revision(first.engine) == head_revision() == "0003_hosted_usage_synthetic"
+    assert current_revision(first.engine) == head_revision() == "0004_synthetic_positives"
     first.add_queries({"q": "kept"})
     again = Store()  # reopening must not touch existing data
     assert again.queries() == {"q": "kept"}

@@ -17,7 +17,15 @@ app = typer.Typer(
 
 
 def _print_result(result) -> None:
-    console.print(result.comparison.rich_table())
+    table = result.comparison.rich_table()
+    if result.label_fill:
+        table.title = f"Comparison ({result.labels} labels)"
+        table.caption = f"{table.caption}\n{result.label_fill.note()}."
+    console.print(table)
+    if result.human_comparison is not None:
+        human = result.human_comparison.rich_table()
+        human.title = "Comparison (human labels only)"
+        console.print(human)
     if result.costs:
         from flywheel.evaluation.cost import COST_HEADER, cost_rows
 
@@ -32,7 +40,7 @@ def _print_result(result) -> None:
     ]
     for line in result.summary().splitlines()[:-1]:
         console.print(line)
-    console.print(f"[bold {style}]verdict: {result.verdict.value}[/]")
+    console.print(f"[bold {style}]{result.verdict_line()}[/]")
 
 
 def _load(store, run_id: str):
@@ -53,13 +61,30 @@ def run(
     db: DbOption = None,
     report: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
     save: Annotated[bool, typer.Option(help="Store the run (--no-save: just print).")] = True,
+    fill_unjudged: Annotated[
+        str | None,
+        typer.Option(
+            help="Also score on the store's grades of this label source (llm) for retrieved "
+            "pairs no person judged; sets the spec's fill_unjudged (recorded with the run).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Validate SPEC, run every variant, compare against the baseline, judge and store the run."""
     from flywheel.evaluation.experiment import run_experiment
-    from flywheel.evaluation.experiment_spec import load_spec
+    from flywheel.evaluation.experiment_spec import UnjudgedFill, load_spec
 
     parsed = load_spec(spec)  # every check happens here, before any work
-    store = open_store(db) if save else None
+    if fill_unjudged is not None:
+        try:
+            fill = UnjudgedFill(fill_unjudged)
+        except ValueError:
+            known = ", ".join(f.value for f in UnjudgedFill)
+            raise ConfigError(
+                f"--fill-unjudged: unknown label source '{fill_unjudged}'; use one of: {known}"
+            ) from None
+        parsed = parsed.model_copy(update={"fill_unjudged": fill})
+    store = open_store(db) if save or parsed.fill_unjudged else None
     result = run_experiment(parsed, store=store, save=save)
     _print_result(result)
     if result.run_id:
@@ -84,15 +109,19 @@ def list_runs(
         console.print("no experiment runs yet; run one with: flywheel experiment run SPEC.toml")
         return
     table = Table(title="Experiment runs")
-    for column in ("run id", "experiment", "created", "primary metric", "verdict", "commit"):
+    columns = ("run id", "experiment", "created", "primary metric", "labels", "verdict", "commit")
+    for column in columns:
         table.add_column(column)
     for r in records:
         metric = r.spec.get("primary_metric", "")
+        fill = r.results.get("label_fill")
+        labels = f"human + {fill['source']} ({fill['filled_pairs']} filled)" if fill else "human"
         table.add_row(
             r.run_id,
             r.name,
             f"{r.created_at:%Y-%m-%d %H:%M}",
             metric,
+            labels,
             str(r.results.get("verdict", "")),
             (r.git_commit or "")[:10],
         )
@@ -142,4 +171,9 @@ def compare_runs(
         alpha=a.spec.alpha,
     )
     console.print(f"A = {run_a} ({a.spec.name}), B = {run_b} ({b.spec.name})")
+    for tag, result in (("A", a), ("B", b)):
+        if result.label_fill:
+            console.print(
+                f"[yellow]{tag} is scored on {result.labels} labels:[/] {result.label_fill.note()}"
+            )
     console.print(comparison.rich_table())

@@ -16,10 +16,21 @@ from flywheel.retrieval.rerank import RerankBackend as InferenceBackend
 console = Console()
 
 
+def _cost_cells(cost: dict | None) -> tuple[str, str]:
+    """p50 latency, and dollars per 1,000 queries for a hosted system (local: "local")."""
+    if not cost:
+        return "", ""
+    p50 = cost.get("latency_p50_ms")
+    per_1k = cost.get("cost_per_1k_queries_usd")
+    price = ("unknown" if per_1k is None else f"${per_1k:.4f}") if cost.get("hosted") else "local"
+    return ("" if p50 is None else f"{p50:.1f} ms"), price
+
+
 def _print_result(result) -> None:  # noqa: ANN001 - LoopResult, imported lazily
     metric = result.config["primary_metric"]
     table = Table(title=f"{result.dataset}: test split ({result.split_sizes['test']} queries)")
-    for col in ("system", f"dev {metric}", f"test {metric}", "95% CI", "vs base dense", "p"):
+    columns = ("system", f"dev {metric}", f"test {metric}", "95% CI", "vs base dense", "p")
+    for col in (*columns, "p50 latency", "per 1k queries"):
         table.add_column(col)
     comp = result.test
     for name in comp.systems:
@@ -33,6 +44,7 @@ def _print_result(result) -> None:  # noqa: ANN001 - LoopResult, imported lazily
             f"[{low:.3f}, {high:.3f}]",
             f"{outcome.delta:+.4f}" if outcome else "",
             f"{outcome.p_value:.3g}" if outcome else "",
+            *_cost_cells(result.costs.get(name)),
         )
     console.print(table)
     for line in result.verdicts:
@@ -83,6 +95,22 @@ def run(
     ] = InferenceBackend.TORCH,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: auto)")] = None,
     db: Annotated[str | None, typer.Option(help="also ingest into this store")] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="also measure this embedder (openai:text-embedding-3-small, a folder or Hub "
+            "id) beside the loop's systems; never selected; repeatable",
+        ),
+    ] = None,
+    compare_reranker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare-reranker",
+            help="also measure this re-ranker (cohere:rerank-v3.5, a cross-encoder) over the "
+            "selected pipeline's first stage; never selected; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole flywheel on one dataset and report the measured lift on its test split."""
     from flywheel.pipeline import LoopConfig, run_flywheel
@@ -102,6 +130,8 @@ def run(
         max_train_queries=max_train_queries,
         reference_recipe=reference_recipe,
         inference_backend=backend.value,
+        compare_models=compare or [],
+        compare_rerankers=compare_reranker or [],
         embedder=EmbedderTrainConfig(
             epochs=epochs, learning_rate=lr, batch_size=batch_size, eval_each_epoch=False
         ),

@@ -143,11 +143,12 @@ def questions(
     finally:
         if client is not None:
             record_usage(store, "synth questions", client, started, run=run_id)
-    counts = write_synthetic(store, result, run_id=run_id)
+    counts = write_synthetic(store, result, run_id=run_id, corpus=documents)
     console.print(result.summary())
     console.print(
-        f"stored {counts['kept']} questions (source 'synthetic', split 'train') and "
-        f"{counts['rejected']} rejections with their reasons (run {run_id})"
+        f"stored {counts['kept']} questions (source 'synthetic', split 'train'), "
+        f"{counts['positives']} positive passages they train against instead of their document, "
+        f"and {counts['rejected']} rejections with their reasons (run {run_id})"
     )
     for rejection in result.rejected[:5]:
         console.print(

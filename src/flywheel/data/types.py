@@ -33,12 +33,19 @@ Corpus = dict[str, Document]
 
 @dataclass
 class RetrievalDataset:
-    """A corpus, its queries and judgments per split (``train``, ``dev``, ``test``...)."""
+    """A corpus, its queries and judgments per split (``train``, ``dev``, ``test``...).
+
+    ``positive_texts`` (``{qid: {doc_id: text}}``) is the text a training row pairs a query
+    with instead of the judged document's: a synthetic question's passage without the
+    sentence it was cut from (ICT) or its cropped span. It is never part of the corpus, so
+    retrieval and evaluation never see it; only the training-set builders read it.
+    """
 
     name: str
     corpus: Corpus
     queries: Queries
     qrels: dict[str, Qrels]
+    positive_texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def split(self, name: str) -> tuple[Queries, Qrels]:
         """Queries and judgments of one split; only judged queries belong to a split."""

@@ -123,8 +123,11 @@ def build_dataset(
     """Build triplets, pairs or graded pairs from ``dataset``'s ``options.split`` and save them.
 
     Event labels (grade >= ``options.event_min_grade``) add positives for logged queries that
-    are not evaluation queries. Raises :class:`~flywheel.errors.LeakageError` when training
-    queries overlap ``options.eval_split`` unless ``options.force``.
+    are not evaluation queries. A pair in ``dataset.positive_texts`` (a synthetic question from
+    the store) trains against that text, not the whole document: an ICT question is cut from
+    its document, so the document would teach copying. Raises
+    :class:`~flywheel.errors.LeakageError` when training queries overlap ``options.eval_split``
+    unless ``options.force``.
     """
     kind = DatasetKind(kind)
     options = options or BuildOptions()
@@ -160,6 +163,13 @@ def build_dataset(
         near_duplicate_threshold=options.near_duplicate_threshold,
     )  # fmt: skip
     texts = dataset.texts()
+    positives = {q: dataset.positive_texts[q] for q in queries if q in dataset.positive_texts}
+    notes = list(options.notes)
+    if positives:
+        notes.append(
+            f"{len(positives)} synthetic queries train against their stored positive passage "
+            "(ICT: without the question sentence; crop: the cropped span), not their document"
+        )
     mined = None
     if kind == DatasetKind.TRIPLETS or (kind == DatasetKind.GRADED and options.mine):
         mined = _mine(
@@ -174,18 +184,26 @@ def build_dataset(
             continue
         part_queries = {qid: queries[qid] for qid in qids}
         if kind == DatasetKind.PAIRS:
-            rows[part] = build_pairs(part_queries, qrels, texts)
+            rows[part] = build_pairs(part_queries, qrels, texts, positive_texts=positives)
             sources["judged"] += len(rows[part])
         elif kind == DatasetKind.TRIPLETS:
             subset = _subset(mined, set(qids)) if mined is not None else None
             rows[part] = (
-                build_triplets(subset, part_queries, texts, num_negatives=config.num_negatives)
+                build_triplets(
+                    subset,
+                    part_queries,
+                    texts,
+                    num_negatives=config.num_negatives,
+                    positive_texts=positives,
+                )
                 if subset is not None
                 else []
             )
             sources["judged+mined"] += len(rows[part])
         else:
-            rows[part] = build_graded_pairs(part_queries, judged, texts, mined=mined, labels=labels)
+            rows[part] = build_graded_pairs(
+                part_queries, judged, texts, mined=mined, labels=labels, positive_texts=positives
+            )
             sources.update(row["source"] for row in rows[part])
     card = DatasetCard(
         name=options.name or f"{dataset.name}-{kind}",
@@ -197,7 +215,7 @@ def build_dataset(
         split=split.to_dict(),
         leakage=leakage,
         difficulty=difficulty_histogram(mined.difficulty()) if mined else None,
-        notes=list(options.notes),
+        notes=notes,
     )
     if mined is not None:
         others = {f"qrels:{s}": q for s, q in dataset.qrels.items() if s != options.split}
@@ -210,6 +228,14 @@ def build_dataset(
         "corpus_ids_hash": text_hash("\n".join(sorted(dataset.corpus))),
         "queries": len(queries),
         "events": len(events or []),
+        "positive_texts": len(positives),
+        "positive_texts_hash": text_hash(
+            "\n".join(
+                f"{q}\t{d}\t{t}"
+                for q, own in sorted(positives.items())
+                for d, t in sorted(own.items())
+            )
+        ),
     }
     recorded = {
         "kind": str(kind),

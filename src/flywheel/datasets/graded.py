@@ -47,6 +47,7 @@ def build_graded_pairs(
     labels: EventLabels | None = None,
     judged_scale: int | None = None,
     mined_grade: int = 0,
+    positive_texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[dict]:
     """Rows ``{query, passage, score, grade, source}``, one per (query, passage).
 
@@ -54,7 +55,10 @@ def build_graded_pairs(
     events (or precomputed ``labels``). ``judged_scale`` is the top grade of ``qrels`` (default:
     the largest grade present). Pairs whose query or passage text is unknown are skipped and
     counted in the log; only queries in ``queries`` produce rows, so a split stays a split.
+    ``positive_texts`` (``{qid: {doc_id: text}}``) replaces a document's text for one query:
+    a synthetic question's masked passage (``RetrievalDataset.positive_texts``).
     """
+    positive_texts = positive_texts or {}
     if labels is None and events is not None:
         labels = labels_from_events(events, policy)
     scale = judged_scale or max(
@@ -82,7 +86,7 @@ def build_graded_pairs(
         rows.append(
             {
                 "query": queries[qid],
-                "passage": texts[doc_id],
+                "passage": positive_texts.get(qid, {}).get(doc_id, texts[doc_id]),
                 "score": grade / MAX_GRADE,
                 "grade": grade,
                 "source": source,

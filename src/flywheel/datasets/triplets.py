@@ -39,13 +39,17 @@ def build_triplets(
     texts: Mapping[str, str],
     *,
     num_negatives: int = 1,
+    positive_texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[dict[str, str]]:
     """Rows ``{anchor, positive, negative | negative_1..n}`` from mined negatives.
 
     Input: a :class:`MinedNegatives`, query texts and document texts. A (query, positive) pair
     with fewer than ``num_negatives`` negatives is left out, because a trainer needs every row
     to have every column; how many were left out is logged (and in the card via the stats).
+    ``positive_texts`` (``{qid: {doc_id: text}}``) replaces the positive document's text for
+    one query: a synthetic question's masked passage (``RetrievalDataset.positive_texts``).
     """
+    positive_texts = positive_texts or {}
     columns = negative_columns(num_negatives)
     rows: list[dict[str, str]] = []
     short = 0
@@ -53,7 +57,11 @@ def build_triplets(
         if len(example.negative_ids) < num_negatives:
             short += 1
             continue
-        row = {"anchor": queries[example.qid], "positive": texts[example.positive_id]}
+        positive = positive_texts.get(example.qid, {}).get(example.positive_id)
+        row = {
+            "anchor": queries[example.qid],
+            "positive": texts[example.positive_id] if positive is None else positive,
+        }
         for column, doc_id in zip(columns, example.negative_ids, strict=False):
             row[column] = texts[doc_id]
         rows.append(row)

@@ -5,6 +5,10 @@ verdict per variant is ``criterion met`` (gain reached with ``p <= max_p_value``
 (the gain is in the right direction and large enough, but ``p`` is not small enough) or
 ``not met``. Every run, failed or not, is stored with its spec, versions, git commit, per-query
 scores and timings.
+
+With ``fill_unjudged`` in the spec, the verdict is taken on the dataset's qrels filled with
+stored LLM grades (the spec chose that before the run); the human-only comparison is kept in
+``human_comparison`` and every rendering prints both and :meth:`LabelFill.note`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import metadata
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.data.beir import load_beir
-from flywheel.data.types import Queries, Run
+from flywheel.data.types import Qrels, Queries, Run
 from flywheel.evaluation.compare import Comparison, compare
 from flywheel.evaluation.cost import measure as measure_cost
 from flywheel.evaluation.evaluate import evaluate
@@ -30,6 +35,7 @@ from flywheel.evaluation.experiment_spec import (
     Variant,
     validate_spec,
 )
+from flywheel.evaluation.label_fill import LabelFill, apply_fill, stored_grades
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +87,17 @@ class ExperimentResult:
     recall_curve: dict[str, dict[int, float]] = field(default_factory=dict)
     run_id: str | None = None
     costs: dict[str, dict[str, Any]] = field(default_factory=dict)  # latency and cost per system
+    label_fill: LabelFill | None = None  # set when unjudged pairs were filled (spec.fill_unjudged)
+    human_comparison: Comparison | None = None  # the same runs on human labels only, when filled
 
     @property
     def verdict(self) -> Verdict:
         return overall_verdict(self.verdicts)
+
+    @property
+    def labels(self) -> str:
+        """Which labels ``comparison`` was scored on: ``human`` or ``human + llm``."""
+        return f"human + {self.label_fill.source}" if self.label_fill else "human"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results`` column of the store: everything needed to rebuild this object."""
@@ -99,6 +112,9 @@ class ExperimentResult:
                 s: {str(k): v for k, v in c.items()} for s, c in self.recall_curve.items()
             },
             "costs": self.costs,
+            "labels": self.labels,
+            "label_fill": self.label_fill.to_dict() if self.label_fill else None,
+            "human_only": self.human_comparison.to_dict() if self.human_comparison else None,
         }
 
     @classmethod
@@ -119,23 +135,63 @@ class ExperimentResult:
             },
             run_id=run_id,
             costs=dict(results.get("costs", {})),
+            label_fill=LabelFill.from_dict(fill) if (fill := results.get("label_fill")) else None,
+            human_comparison=(
+                Comparison.from_dict(human) if (human := results.get("human_only")) else None
+            ),
         )
 
+    def human_verdicts(self) -> dict[str, Verdict]:
+        """The verdicts the criterion gives on human labels only (empty when nothing was filled),
+        so a reader sees whether the LLM labels changed the outcome."""
+        if self.human_comparison is None:
+            return {}
+        return {v: judge(self.human_comparison, v, self.spec.success) for v in self.verdicts}
+
+    def verdict_line(self) -> str:
+        suffix = f" (scored on {self.labels} labels)" if self.label_fill else ""
+        return f"verdict: {self.verdict.value}{suffix}"
+
     def summary(self) -> str:
-        """One line per variant plus the overall verdict, for logs and the CLI."""
+        """One line per variant plus the overall verdict, for logs and the CLI; with filled
+        labels also the fill note and the human-only line per variant."""
         metric = self.spec.success.metric
         lines = [f"hypothesis: {self.spec.hypothesis}"]
+        if self.label_fill:
+            lines.append(f"labels: {self.labels}: {self.label_fill.note()}")
+        human = self.human_verdicts()
         for name, verdict in self.verdicts.items():
-            o = self.comparison.outcomes[name][metric]
-            change = (
-                f"{o.relative_change:+.1%}" if o.relative_change is not None else f"{o.delta:+.4f}"
-            )
-            lines.append(
-                f"{name}: {metric} {change} vs {self.comparison.baseline}, "
-                f"p={o.p_value:.3g} -> {verdict.value}"
-            )
-        lines.append(f"verdict: {self.verdict.value}")
+            lines.append(_variant_line(self.comparison, name, metric, verdict))
+            if name in human and self.human_comparison is not None:
+                line = _variant_line(self.human_comparison, name, metric, human[name])
+                lines.append(f"  human labels only: {line}")
+        lines.append(self.verdict_line())
         return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """The experiment as Markdown: hypothesis, labels note, metric tables, verdicts."""
+        parts = [f"# Experiment {self.spec.name}", "", f"**Hypothesis:** {self.spec.hypothesis}"]
+        if self.label_fill:
+            parts += ["", f"> **Labels: {self.labels}.** {self.label_fill.note()}."]
+        title = f"Metrics ({self.labels} labels)" if self.label_fill else "Metrics"
+        parts += ["", f"## {title}", "", self.comparison.to_markdown()]
+        if self.human_comparison is not None:
+            parts += ["## Metrics, human labels only", "", self.human_comparison.to_markdown()]
+        human = self.human_verdicts()
+        parts += ["## Verdict", ""]
+        for name, verdict in self.verdicts.items():
+            also = f" (human labels only: {human[name].value})" if name in human else ""
+            parts.append(f"- {name}: {verdict.value}{also}")
+        parts += ["", f"**{self.verdict_line()}**", ""]
+        return "\n".join(parts)
+
+
+def _variant_line(comparison: Comparison, name: str, metric: str, verdict: Verdict) -> str:
+    o = comparison.outcomes[name][metric]
+    change = f"{o.relative_change:+.1%}" if o.relative_change is not None else f"{o.delta:+.4f}"
+    return (
+        f"{name}: {metric} {change} vs {comparison.baseline}, p={o.p_value:.3g} -> {verdict.value}"
+    )
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
@@ -220,12 +276,16 @@ def run_experiment(
     """Validate, retrieve with every variant, compare against the baseline, judge and store.
 
     ``store`` is a :class:`flywheel.store.Store`, a database URL, or None for the default
-    (``$FLYWHEEL_DB``); ``save=False`` skips storing (the result has no ``run_id``).
+    (``$FLYWHEEL_DB``); ``save=False`` skips storing (the result has no ``run_id``). With
+    ``spec.fill_unjudged`` the store also supplies the grades that fill unjudged pairs, and a
+    store without any for these queries fails here, before retrieval.
     """
     folder = validate_spec(spec, check_models=check_models)
     t0 = time.perf_counter()
     dataset = load_beir(folder)
     queries, qrels = dataset.split(spec.split)
+    fill = spec.fill_unjudged
+    fill_grades = _fill_grades(spec, qrels, store, folder, fill.value) if fill else None
     texts = dataset.texts()
     timings = {"load_dataset_s": time.perf_counter() - t0}
     runs: dict[str, Run] = {}
@@ -244,16 +304,12 @@ def run_experiment(
         costs[variant.name] = profile.to_dict()
         timings[f"{variant.name}_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    comparison = compare(
-        qrels,
-        runs,
-        metrics=spec.all_metrics(),
-        baseline=spec.baseline,
-        test=spec.test.value,
-        alpha=spec.alpha,
-        n_resamples=spec.n_resamples,
-        seed=spec.seed,
-    )
+    scored, label_fill = qrels, None
+    if fill is not None and fill_grades is not None:
+        scored, label_fill = apply_fill(qrels, fill_grades, runs, source=fill.value)
+        logger.info("experiment %s: %s", spec.name, label_fill.note())
+    comparison = _compare(spec, scored, runs)
+    human = _compare(spec, qrels, runs) if label_fill is not None else None
     timings["compare_s"] = time.perf_counter() - start
     verdicts = {name: judge(comparison, name, spec.success) for name in comparison.variants}
     top = {
@@ -263,21 +319,68 @@ def run_experiment(
         }
         for name, run in runs.items()
     }
-    curve = recall_curve(qrels, runs, max_k=max(v.top_k or spec.top_k for v in spec.variants))
+    curve = recall_curve(scored, runs, max_k=max(v.top_k or spec.top_k for v in spec.variants))
     result = ExperimentResult(
-        spec, comparison, verdicts, timings, top, dict(queries), curve, costs=costs
+        spec,
+        comparison,
+        verdicts,
+        timings,
+        top,
+        dict(queries),
+        curve,
+        costs=costs,
+        label_fill=label_fill,
+        human_comparison=human,
     )
     if save:
         result.run_id = _save(result, store)
     return result
 
 
-def _save(result: ExperimentResult, store: Any) -> str:
-    from flywheel.store import Store
+def _compare(spec: ExperimentSpec, qrels: Qrels, runs: Mapping[str, Run]) -> Comparison:
+    return compare(
+        qrels,
+        runs,
+        metrics=spec.all_metrics(),
+        baseline=spec.baseline,
+        test=spec.test.value,
+        alpha=spec.alpha,
+        n_resamples=spec.n_resamples,
+        seed=spec.seed,
+    )
 
-    owned = not isinstance(store, Store)
-    handle = Store(store) if owned else store
+
+@contextmanager
+def _opened(store: Any) -> Iterator[Any]:
+    """``store`` itself when it is a Store; else one opened from a URL (or the default), closed
+    after use."""
+    from flywheel.store import Store  # SQLAlchemy loads only when a run touches the store
+
+    if isinstance(store, Store):
+        yield store
+        return
+    handle = Store(store)
     try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _fill_grades(
+    spec: ExperimentSpec, qrels: Qrels, store: Any, folder: Path, source: str
+) -> Qrels:
+    """The stored grades that may fill holes; fails (with the commands to fix it) if none."""
+    fix = (
+        f"grade retrieved pairs into that store first: flywheel ingest beir {folder} then "
+        f"flywheel judge run --from topk --split {spec.split} (same --db), or remove "
+        "fill_unjudged from the spec"
+    )
+    with _opened(store) as handle:
+        return stored_grades(handle, qrels, source=source, where=spec.source or "<spec>", fix=fix)
+
+
+def _save(result: ExperimentResult, store: Any) -> str:
+    with _opened(store) as handle:
         return handle.save_experiment_run(
             result.spec.name,
             result.spec.to_dict(),
@@ -285,6 +388,3 @@ def _save(result: ExperimentResult, store: Any) -> str:
             git_commit=git_commit(),
             versions=package_versions(),
         )
-    finally:
-        if owned:
-            handle.close()

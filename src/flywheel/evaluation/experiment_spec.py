@@ -23,6 +23,11 @@ retrievers, models, the dataset and split, the baseline. Errors name the spec fi
     [[variants]]
     name = "bm25"
     retriever = "bm25"
+
+Add ``fill_unjudged = "llm"`` to score every variant on the dataset's qrels plus the store's LLM
+grades (label source ``llm``, from ``flywheel judge run``) for retrieved pairs no person judged;
+the human-only figures are kept too, and every report says how many pairs were filled (see
+:mod:`flywheel.evaluation.label_fill`).
 """
 
 from __future__ import annotations
@@ -51,6 +56,12 @@ class RetrieverKind(StrEnum):
 class FusionMethod(StrEnum):
     RRF = "rrf"
     WEIGHTED = "weighted"
+
+
+class UnjudgedFill(StrEnum):
+    """A label source that may fill unjudged retrieved pairs (its name in the store)."""
+
+    LLM = "llm"
 
 
 class _Strict(BaseModel):
@@ -119,6 +130,8 @@ class ExperimentSpec(_Strict):
     n_resamples: int = Field(10_000, ge=100)
     seed: int = 0
     latency_queries: int = Field(20, ge=0)  # queries timed one by one for latency p50/p95
+    # score on qrels + this source's stored grades for retrieved unjudged pairs (None: human only)
+    fill_unjudged: UnjudgedFill | None = None
     source: str | None = None
 
     def all_metrics(self) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel.evaluation.cost import DEFAULT_LATENCY_QUERIES
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.training.config import EmbedderTrainConfig, RerankerTrainConfig
 
@@ -70,7 +71,7 @@ class LoopConfig(BaseModel):
     retrieve_k: int = Field(100, ge=10)
     hybrid_rrf_k: int = 60
     encode_batch_size: int = 64
-    # "torch", or "ort-int8" for ONNX Runtime with int8 weights on CPU (about 2x the encoding and
+    # "torch", or "ort-int8" for ONNX Runtime with int8 weights on CPU (1.6x the encoding and
     # re-ranking throughput; quality measured by benchmarks/encode_speed.py --quality)
     inference_backend: Literal["torch", "ort", "ort-int8"] = "torch"
     device: str | None = None
@@ -83,3 +84,11 @@ class LoopConfig(BaseModel):
     # also train sentence-transformers' plain recipe (MNRL on the training pairs, same settings)
     # and test the selected pipeline against it: the flywheel's value over doing it alone
     reference_recipe: bool = False
+    # other embedders ("openai:text-embedding-3-small", a local folder or Hub id) and re-rankers
+    # ("cohere:rerank-v3.5", a cross-encoder) measured beside the loop's systems as
+    # "compare: ..." - never selected: the loop ships what it built, and says how far it is from
+    # what could be bought or downloaded instead
+    compare_models: list[str] = Field(default_factory=list)
+    compare_rerankers: list[str] = Field(default_factory=list)
+    # queries searched one at a time per dense system for latency p50/p95 (0: skip)
+    latency_queries: int = Field(DEFAULT_LATENCY_QUERIES, ge=0)

@@ -17,6 +17,7 @@ from typing import Any
 from flywheel.data.types import Corpus, Run
 from flywheel.datasets.pairs import build_pairs
 from flywheel.evaluation import compare
+from flywheel.evaluation.cost import CostProfile
 from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.splits import LoopSplits
 from flywheel.pipeline.stages import Timings, dense_run, loop_embedder, restrict
@@ -33,9 +34,9 @@ def train_reference(
     timings: Timings,
     out: Path,
     say: Callable[[str], None],
-) -> Run:
+) -> tuple[Run, CostProfile]:
     """Fine-tune the base model on (query, positive) pairs with in-batch negatives only; return
-    its dense run over the dev and test queries."""
+    its dense run over the dev and test queries and that run's latency and cost."""
     from flywheel.training.embedder import train_embedder
 
     rows = build_pairs(splits.train_q, splits.train_qrels, texts)
@@ -51,8 +52,14 @@ def train_reference(
     say(f"reference: plain MNRL on {len(rows)} training pairs, {trained.steps} steps")
     with timings.stage("evaluate reference"):
         model = loop_embedder(config, str(trained.model_path))
-        run, _ = dense_run(model, corpus, splits.eval_q, k=config.retrieve_k)
-    return run
+        measured = dense_run(
+            model,
+            corpus,
+            splits.eval_q,
+            k=config.retrieve_k,
+            latency_queries=config.latency_queries,
+        )
+    return measured.run, measured.cost
 
 
 def versus_reference(

@@ -1,4 +1,6 @@
-"""The loop's HTML report: verdicts first, then the test comparison, stage timings and a roadmap."""
+"""The loop's HTML report: verdicts first, then the test comparison, latency and cost (with
+quality against cost as one picture: the fine-tuned model beside a provider's), stage timings
+and a roadmap."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flywheel.data.types import Queries, RetrievalDataset
+from flywheel.pipeline.comparisons import is_comparison
 from flywheel.reports import Report
 from flywheel.reports.report import esc
 from flywheel.reports.roadmap import add_roadmap
@@ -91,11 +94,23 @@ def write_loop_report(
     report = Report(f"rag-flywheel run on {result.dataset}")
     items = "".join(f"<li>{esc(v)}</li>" for v in result.verdicts)
     sizes = ", ".join(f"{k} {v}" for k, v in result.split_sizes.items())
+    notes = (
+        " Systems named 'compare: ...' are other models measured beside the loop's own; they are"
+        " never selected."
+        if any(is_comparison(n) for n in result.test.systems)
+        else ""
+    )
+    if result.costs:
+        notes += (
+            " Latency and cost are measured for BM25, each dense model and each comparison (a"
+            " compared re-ranker: its re-ranking step alone); fused and re-ranked loop systems"
+            " cost the sum of their parts."
+        )
     report.add_section(
         "Verdict",
         f"<ul>{items}</ul><p>Sizes: {esc(sizes)}. The pipeline was "
         f"chosen on the dev split (never the test split); the test split "
-        f"below was only measured.</p>",
+        f"below was only measured.{esc(notes)}</p>",
     )
     dev_rows = [
         [n, *(f"{s[m]:.4f}" for m in result.test.metrics)] for n, s in result.dev_scores.items()
@@ -106,6 +121,8 @@ def write_loop_report(
     report.add_table(
         "Dev split (used for every decision)", ["system", *result.test.metrics], dev_rows
     )
+    if result.costs:  # quality on the test split; hybrids and the loop's re-rankers are untimed
+        report.add_costs(result.test, result.costs, metric=metric)
     timing_rows = [[k, f"{v:.1f}"] for k, v in result.timings.items()]
     timing_rows.append(["peak memory (MB)", f"{result.peak_memory_mb:.0f}"])
     report.add_table("Stage timings (s)", ["stage", "seconds"], timing_rows)

@@ -4,6 +4,9 @@ Stages: load (and ingest into the store), carve a dev split from the training si
 (BM25, base dense, hybrid), mine hard negatives with the base model, fine-tune the embedder,
 train a re-ranker, evaluate every combination on the test split, then pick the pipeline by its
 *dev* score - the test split is only ever measured, never used to choose - and write a report.
+Models named with ``compare_models`` / ``compare_rerankers`` (a provider's, a bigger local one)
+are measured beside them but never selected (:mod:`flywheel.pipeline.comparisons`); every dense
+system gets latency p50/p95 and cost (:mod:`flywheel.evaluation.cost`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from flywheel._internal.io import write_json
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Run
 from flywheel.evaluation import Comparison, compare, evaluate
+from flywheel.evaluation.cost import CostProfile, measure
 from flywheel.pipeline.cold_start import plan_cold_start
+from flywheel.pipeline.comparisons import (
+    check_comparisons,
+    embedder_comparisons,
+    first_stage_of,
+    is_comparison,
+    reranker_comparisons,
+    versus_best_comparison,
+)
 from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.mining import embedder_rows, mine_negatives
 from flywheel.pipeline.reference import REFERENCE, train_reference, versus_reference
@@ -27,8 +39,10 @@ from flywheel.pipeline.reranking import SKIPPED_RERANKER, train_and_apply_rerank
 from flywheel.pipeline.resolve import resolve_dataset
 from flywheel.pipeline.splits import prepare_splits
 from flywheel.pipeline.stages import (
+    Measured,
     Timings,
     dense_run,
+    hybrid_cost,
     loop_embedder,
     peak_memory_mb,
     restrict,
@@ -58,6 +72,10 @@ class LoopResult:
     reference: dict[str, Any] | None
     peak_memory_mb: float
     verdicts: list[str] = field(default_factory=list)
+    # latency p50/p95 and cost per measured system (dense ones, BM25, comparisons; fused and
+    # re-ranked loop systems are not timed per query)
+    costs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparisons: dict[str, Any] | None = None  # the selected pipeline vs the best comparison
     runs: dict[str, Run] = field(default_factory=dict, repr=False)
     report_path: Path | None = None
     summary_path: Path | None = None
@@ -77,6 +95,8 @@ class LoopResult:
             "timings": self.timings,
             "peak_memory_mb": self.peak_memory_mb,
             "verdicts": self.verdicts,
+            "costs": self.costs,
+            "comparisons": self.comparisons,
             "report_path": str(self.report_path) if self.report_path else None,
         }
 
@@ -110,8 +130,14 @@ def _record_gate(
     write_json(manifest, data)
 
 
+def _add_cost(costs: dict[str, dict[str, Any]], name: str, profile: CostProfile | None) -> None:
+    if profile is not None:
+        costs[name] = profile.to_dict()
+
+
 def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info) -> LoopResult:
     """Run the whole loop; see the module docstring. Writes under ``config.out_dir``."""
+    check_comparisons(config)  # a missing key fails now, not after training
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings = Timings()
@@ -140,11 +166,30 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         say(f"dropped {len(splits.leaked)} training queries that repeat a dev/test query")
     eval_q = splits.eval_q
     k = config.retrieve_k
+    lat = config.latency_queries
+    hybrid_args = {"k": k, "rrf_k": config.hybrid_rrf_k, "latency_queries": lat}
+    costs: dict[str, dict[str, Any]] = {}
 
     with timings.stage("baseline"):
-        bm25 = BM25Retriever(dataset.corpus).search(eval_q, k=k)
+        lexical = Measured(
+            *measure(
+                lambda: BM25Retriever(dataset.corpus),
+                eval_q,
+                k=k,
+                corpus_texts=[],
+                latency_queries=lat,
+            )
+        )
+        bm25 = lexical.run
         base = loop_embedder(config, config.base_model)
-        base_run, _ = dense_run(base, dataset.corpus, {**eval_q, **splits.train_q}, k=k)
+        base_measured = dense_run(
+            base, dataset.corpus, {**eval_q, **splits.train_q}, k=k, latency_queries=lat
+        )
+        base_run = base_measured.run
+        costs["bm25"], costs[BASELINE] = lexical.cost.to_dict(), base_measured.cost.to_dict()
+        hybrid = hybrid_cost(base_measured, lexical, eval_q, **hybrid_args)
+        _add_cost(costs, "base hybrid", hybrid)
+        del base_measured  # its document embeddings need not stay in memory through training
     runs: dict[str, Run] = {
         "bm25": bm25,
         BASELINE: restrict(base_run, eval_q),
@@ -172,8 +217,12 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         )
     with timings.stage("evaluate fine-tuned"):
         tuned = loop_embedder(config, str(trained.model_path))
-        tuned_run, _ = dense_run(tuned, dataset.corpus, eval_q, k=k)
+        tuned_measured = dense_run(tuned, dataset.corpus, eval_q, k=k, latency_queries=lat)
+        tuned_run = tuned_measured.run
         runs["fine-tuned dense"] = tuned_run
+        costs["fine-tuned dense"] = tuned_measured.cost.to_dict()
+        hybrid = hybrid_cost(tuned_measured, lexical, eval_q, **hybrid_args)
+        _add_cost(costs, "fine-tuned hybrid", hybrid)
         runs["fine-tuned hybrid"] = rrf([tuned_run, bm25], k=config.hybrid_rrf_k)
 
     reranker_info = None
@@ -190,7 +239,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         )
 
     if config.reference_recipe:
-        runs[REFERENCE] = train_reference(
+        runs[REFERENCE], reference_cost = train_reference(
             config,
             splits,
             corpus=dataset.corpus,
@@ -199,6 +248,13 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             out=out,
             say=say,
         )
+        costs[REFERENCE] = reference_cost.to_dict()
+
+    compared, compared_costs = embedder_comparisons(
+        config, dataset.corpus, eval_q, timings=timings, say=say
+    )
+    runs.update(compared)
+    costs.update({n: c.to_dict() for n, c in compared_costs.items()})
 
     dev_scores = {
         name: evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
@@ -210,7 +266,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
     )
     verdicts.append(line)
     _record_gate(trained.manifest_path, ok_embedder, line, dev_scores, metric)
-    eligible = [n for n in runs if ok_embedder or "fine-tuned" not in n]
+    eligible = [n for n in runs if not is_comparison(n) and (ok_embedder or "fine-tuned" not in n)]
     if reranker_info is None and config.reranker.enabled is None:
         say(SKIPPED_RERANKER)
         verdicts.append(SKIPPED_RERANKER)
@@ -220,6 +276,22 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             eligible = [n for n in eligible if "re-rank" not in n]
     selected = max(eligible, key=lambda n: dev_scores[n][metric])
     verdicts.append(f"selected on dev {metric}: {selected} ({dev_scores[selected][metric]:.4f})")
+
+    if config.compare_rerankers:  # over what the loop ships, so the question is "add it?"
+        first = first_stage_of(selected)
+        compared, compared_costs = reranker_comparisons(
+            config,
+            first_stage=first,
+            first_run=restrict(runs[first], eval_q),
+            queries=eval_q,
+            texts=texts,
+            timings=timings,
+            say=say,
+        )
+        runs.update(compared)
+        costs.update({n: c.to_dict() for n, c in compared_costs.items()})
+        for name, run in compared.items():
+            dev_scores[name] = evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
 
     with timings.stage("compare"):
         order = [BASELINE, *[n for n in runs if n != BASELINE]]
@@ -236,6 +308,18 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         )
         verdicts.append(reference["verdict"])
         say(reference["verdict"])
+    versus = versus_best_comparison(
+        splits.test_qrels,
+        runs,
+        dev_scores=dev_scores,
+        costs=costs,
+        selected=selected,
+        queries=splits.test_q,
+        metric=metric,
+    )
+    if versus is not None:
+        verdicts.append(versus["verdict"])
+        say(versus["verdict"])
     result = LoopResult(
         dataset=dataset.name,
         config=json.loads(config.model_dump_json()),
@@ -250,6 +334,8 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         timings=dict(timings.seconds),
         peak_memory_mb=peak_memory_mb(),
         verdicts=verdicts,
+        costs=costs,
+        comparisons=versus,
         runs=runs,
     )
     from flywheel.pipeline.report import write_loop_report

@@ -1,4 +1,4 @@
-"""Loop building blocks: timed stages, dense runs from cached embeddings, shared re-ranking."""
+"""Loop building blocks: timed stages, measured dense runs from cached embeddings, re-ranking."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import resource
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from flywheel.data.types import Corpus, Queries, Run
+from flywheel.evaluation.cost import CostProfile, measure
 from flywheel.pipeline.config import LoopConfig
 from flywheel.retrieval.embedders import Embedder
 from flywheel.retrieval.rerank import CrossEncoderReranker
@@ -53,14 +55,54 @@ def loop_embedder(config: LoopConfig, model: str) -> Embedder:
     )
 
 
+class Measured(NamedTuple):
+    """The retriever that made a run (kept so a hybrid over it can be timed without building
+    its index again), the run, and its latency and cost: what ``measure`` returns, named."""
+
+    retriever: Any
+    run: Run
+    cost: CostProfile
+
+
 def dense_run(
-    embedder: Embedder, corpus: Corpus, queries: Queries, *, k: int
-) -> tuple[Run, object]:
-    """Exact inner-product search; document embeddings come from the cache."""
+    embedder: Embedder, corpus: Corpus, queries: Queries, *, k: int, latency_queries: int
+) -> Measured:
+    """Exact inner-product search, measured as experiments measure a variant
+    (:func:`flywheel.evaluation.cost.measure`): building the index encodes the corpus (or reads
+    the embedding cache), then the batch search, then ``latency_queries`` searched one at a time
+    for p50/p95 - so a loop's own models and a provider's sit in one latency and cost table."""
     from flywheel.retrieval.dense import DenseRetriever
 
-    retriever = DenseRetriever(corpus, embedder)
-    return retriever.search(queries, k=k), retriever
+    retriever, run, profile = measure(
+        lambda: DenseRetriever(corpus, embedder),
+        queries,
+        k=k,
+        corpus_texts=[doc.text_for_encoding for doc in corpus.values()],
+        latency_queries=latency_queries,
+    )
+    return Measured(retriever, run, profile)
+
+
+def hybrid_cost(
+    dense: Measured, bm25: Measured, queries: Queries, *, k: int, rrf_k: int, latency_queries: int
+) -> CostProfile | None:
+    """Latency of the loop's hybrid (RRF of dense and BM25, as the loop fuses them) searched as
+    one retriever over the first ``latency_queries`` queries; its index time is the sum of its
+    parts' (both are already built). ``None`` when no latency sample is asked for.
+
+    The selected pipeline is usually a hybrid, and "what does what we ship cost per query"
+    is the question the quality-against-cost picture answers.
+    """
+    sample = dict(list(queries.items())[:latency_queries])
+    if not sample:
+        return None
+    from flywheel.retrieval.hybrid import HybridRetriever
+
+    hybrid = HybridRetriever([dense.retriever, bm25.retriever], depth=k, rrf_k=rrf_k)
+    _, _, profile = measure(
+        lambda: hybrid, sample, k=k, corpus_texts=[], latency_queries=latency_queries
+    )
+    return replace(profile, index_seconds=dense.cost.index_seconds + bm25.cost.index_seconds)
 
 
 def rerank_runs(

@@ -35,6 +35,7 @@ td,th{border:1px solid #ccc;padding:.3em .55em;text-align:left;vertical-align:to
 th{background:#f1f3f5}.caption{color:#555;font-size:.85em}
 .verdict{padding:.7em 1em;border-radius:6px;font-weight:600;display:inline-block}
 .met{background:#d8f3dc}.not-met{background:#ffe5d9}.inconclusive{background:#fff3bf}
+.labels{background:#fff3bf;padding:.5em .8em;border-left:4px solid #e9c46a}
 img{max-width:100%}ol{margin:0;padding-left:1.2em}.meta{color:#666;font-size:.85em}
 """
 
@@ -122,7 +123,10 @@ class Report:
         return self
 
     def add_experiment(self, result: ExperimentResult, *, corpus: Corpus | None = None) -> Report:
-        """Hypothesis, criterion, verdict, then the comparison of the experiment's variants."""
+        """Hypothesis, criterion, verdict, then the comparison of the experiment's variants.
+
+        When LLM grades filled unjudged pairs, the labels note heads the report, the metric
+        table says so in its title, and the human-only table follows it with its verdicts."""
         spec = result.spec
         crit = spec.success
         gain = (
@@ -131,11 +135,22 @@ class Report:
             else f"absolute gain ≥ {crit.min_absolute_gain}"
         )
         verdict = result.verdict
+        human = result.human_verdicts()
         rows = "".join(
-            f"<li>{esc(name)}: {esc(v.value)}</li>" for name, v in result.verdicts.items()
+            f"<li>{esc(name)}: {esc(v.value)}"
+            + (f" (human labels only: {esc(human[name].value)})" if name in human else "")
+            + "</li>"
+            for name, v in result.verdicts.items()
+        )
+        labels = (
+            f'<p class="labels"><b>Labels: {esc(result.labels)}.</b> '
+            f"{esc(result.label_fill.note())}. Every figure below except the human-only table "
+            "is scored on these labels.</p>"
+            if result.label_fill
+            else ""
         )
         body = (
-            f"<p><b>Hypothesis:</b> {esc(spec.hypothesis)}</p>"
+            labels + f"<p><b>Hypothesis:</b> {esc(spec.hypothesis)}</p>"
             f"<p><b>Success criterion</b> (fixed before the run): {esc(crit.metric)} {esc(gain)} "
             f"over <i>{esc(spec.baseline)}</i> with p ≤ {crit.max_p_value}</p>"
             f'<p class="verdict {_VERDICT_CLASS[verdict]}">Verdict: {esc(verdict.value)}</p>'
@@ -145,6 +160,7 @@ class Report:
             + "</p>"
         )
         self.add_section(f"Experiment: {spec.name}", body)
+        first = len(self.sections)  # the comparison's "Metrics" section lands here
         self.add_comparison(
             result.comparison,
             metric=spec.primary_metric,
@@ -153,6 +169,10 @@ class Report:
             runs=result.runs,
             recall_curve=result.recall_curve,
         )
+        if result.label_fill and result.human_comparison is not None:
+            self.sections[first] = (f"Metrics ({result.labels} labels)", self.sections[first][1])
+            human_only = ("Metrics, human labels only", result.human_comparison.to_html())
+            self.sections.insert(first + 1, human_only)
         if result.costs:
             self.add_costs(result.comparison, result.costs, metric=spec.primary_metric)
         return self
@@ -263,7 +283,12 @@ def write_report(
     corpus: Corpus | None = None,
     runs: Mapping[str, Run] | None = None,
 ) -> Path:
-    """Write one self-contained HTML report for a comparison or an experiment result."""
+    """Write one self-contained HTML report for a comparison or an experiment result;
+    a path ending in ``.md`` gets Markdown instead (tables and verdicts, no figures)."""
+    if Path(path).suffix.lower() == ".md":
+        text = source.to_markdown()
+        write_text(Path(path), text)
+        return Path(path)
     if isinstance(source, ExperimentResult):
         report = Report(title or f"Experiment {source.spec.name}")
         report.add_experiment(source, corpus=corpus)

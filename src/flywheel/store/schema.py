@@ -231,3 +231,15 @@ synthetic_rejections = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_synthetic_rejections_run", "run_id"),
 )
+
+
+# --- the passage each synthetic question trains against (migration 0004) ---------------------
+# Not a chunk: chunks are retrieval corpora, and a masked passage must never be searched.
+synthetic_positives = Table(
+    "synthetic_positives",
+    metadata,
+    Column("qid", String, ForeignKey("queries.qid", ondelete="CASCADE"), primary_key=True),
+    Column("doc_id", String, ForeignKey("documents.doc_id", ondelete="CASCADE"), nullable=False),
+    Column("generator", String, nullable=False),  # ict / crop
+    Column("text", Text, nullable=False),  # e.g. the passage without the question sentence
+)

@@ -45,6 +45,7 @@ from flywheel.store.records import (
 )
 from flywheel.store.schema import JudgmentSource, QuerySource
 from flywheel.store.status import StoreStatus, read_status
+from flywheel.store.synthetic import read_positive_texts
 
 log = logging.getLogger(__name__)
 
@@ -390,8 +391,14 @@ class Store:
         strategy: str | None = None,
     ) -> RetrievalDataset:
         """Everything as a ``RetrievalDataset``: qrels per stored split (judgments without a
-        split under ``"unsplit"``). At chunk level the corpus is the strategy's chunks."""
+        split under ``"unsplit"``). At chunk level the corpus is the strategy's chunks.
+
+        At document level ``positive_texts`` holds each synthetic question's stored positive
+        (ICT: its passage without the question sentence), which the training-set builders use
+        instead of the document; the corpus never contains them. At chunk level it is empty:
+        those positives belong to documents, not to one strategy's chunks."""
         sources = None if sources is None else list(sources)
+        chunk_level = QrelsLevel(level) is QrelsLevel.CHUNK
         with self.engine.connect() as conn:
             qrels = {
                 split: read_qrels(
@@ -399,12 +406,15 @@ class Store:
                 )
                 for split in self.splits()
             }
-        corpus = (
-            self.chunks(strategy)
-            if QrelsLevel(level) is QrelsLevel.CHUNK and strategy
-            else self.corpus()
+            positives = {} if chunk_level else read_positive_texts(conn)
+        corpus = self.chunks(strategy) if chunk_level and strategy else self.corpus()
+        return RetrievalDataset(
+            name=name,
+            corpus=corpus,
+            queries=self.queries(),
+            qrels=qrels,
+            positive_texts=positives,
         )
-        return RetrievalDataset(name=name, corpus=corpus, queries=self.queries(), qrels=qrels)
 
     def counts(self) -> dict[str, int]:
         """Rows per table: documents, chunks, queries, judgments, events, experiment_runs."""

@@ -3,9 +3,11 @@
 :func:`synthesize` samples passages across the corpus, writes questions (``llm``, ``ict`` or
 ``crop``), and filters them; :func:`write_synthetic` stores the survivors as ``synthetic``
 queries with a ``derived`` grade-1 judgment on their source document in the **train** split,
-and every rejection with its reason. Synthetic data never lands in an evaluation split:
-:func:`write_synthetic` refuses any other split and :func:`check_synthetic_isolation` verifies
-the whole store (``flywheel run`` calls it before it trains).
+the positive of every pair whose positive is not its document's text (ICT: the passage without
+the question sentence; crop: a span), and every rejection with its reason. Synthetic data
+never lands in an evaluation split: :func:`write_synthetic` refuses any other split and
+:func:`check_synthetic_isolation` verifies the whole store (``flywheel run`` calls it before
+it trains).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.data.types import Corpus, Queries
+from flywheel.data.types import Corpus, Document, Queries
 from flywheel.errors import ConfigError, LeakageError
 from flywheel.synth.filters import FilterConfig, FilterReport, apply_filters
 from flywheel.synth.offline import GENERATORS
@@ -122,15 +124,28 @@ def synthesize(
 
 
 def write_synthetic(
-    store: Any, result: SynthResult, *, run_id: str, split: str = TRAIN_SPLIT
+    store: Any,
+    result: SynthResult,
+    *,
+    run_id: str,
+    split: str = TRAIN_SPLIT,
+    corpus: Mapping[str, Document] | None = None,
 ) -> dict[str, int]:
-    """Store kept pairs (train split only) and every rejection; returns counts."""
+    """Store kept pairs (train split only), their positives and every rejection; returns counts.
+
+    A pair whose positive differs from its document's text as encoded (``corpus``; default:
+    the store's documents) keeps that positive in the store, and training sets built from the
+    store use it (:attr:`RetrievalDataset.positive_texts`): an ICT question trained against the
+    document it was cut from learns to copy. Queries, judgments and positives are written in
+    one transaction; a pair stored again gets its positive replaced, not duplicated.
+    """
     if split != TRAIN_SPLIT:
         raise LeakageError(
             f"synthetic questions go to the '{TRAIN_SPLIT}' split only, not '{split}': an "
             "evaluation split must hold real queries"
         )
     from flywheel.store.hosted import add_synthetic_rejections
+    from flywheel.store.synthetic import add_synthetic_pairs
 
     queries = [{"qid": p.qid, "text": p.question, "source": "synthetic"} for p in result.kept]
     judgments = [
@@ -143,12 +158,19 @@ def write_synthetic(
         }
         for p in result.kept
     ]
+    positives = 0
     if queries:
-        store.add_queries(queries, source="synthetic")
-        store.add_judgments(judgments, source="derived", split=TRAIN_SPLIT)
+        documents = corpus if corpus is not None else store.corpus()
+        rows = [
+            {"qid": p.qid, "doc_id": p.doc_id, "generator": p.generator, "text": p.positive}
+            for p in result.kept
+            if p.doc_id not in documents or p.positive != documents[p.doc_id].text_for_encoding
+        ]
+        written = add_synthetic_pairs(store, queries, judgments, rows, split=TRAIN_SPLIT)
+        positives = int(written["positives"])
     rejected = add_synthetic_rejections(store, run_id, [r.to_row() for r in result.rejected])
     check_synthetic_isolation(store)
-    return {"kept": len(queries), "rejected": rejected}
+    return {"kept": len(queries), "positives": positives, "rejected": rejected}
 
 
 def check_synthetic_isolation(store: Any) -> None:
