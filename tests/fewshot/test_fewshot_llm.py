@@ -1,30 +1,37 @@
-"""The LLM path against a local chat-completions server started by the test (no network).
+"""The LLM path through ``flywheel.hosted`` against its fake provider server (no network).
 
 The fake model answers like a copying student: the answer of the prompt's example that shares
 the most words with the last question, or "I don't know" with no examples. So the right examples
-in the prompt are exactly what makes it right, which is what the experiment must detect.
+in the prompt are exactly what makes it right, which is what the experiment must detect. The
+fake counts one token per word, so costs can be checked by hand.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from fs_helpers import planted
 
-from flywheel.errors import ConfigError, LeakageError
+from flywheel.errors import ConfigError, LeakageError, ProviderError
 from flywheel.fewshot import build_library
-from flywheel.fewshot.llm_client import ChatClient, LLMError
-from flywheel.fewshot.llm_eval import extract_answer, load_llm_spec, run_llm_experiment
+from flywheel.fewshot.llm_eval import (
+    experiment_client,
+    extract_answer,
+    load_llm_spec,
+    parse_llm_spec,
+    run_llm_experiment,
+)
 from flywheel.fewshot.scoring import exact_match, resolve_scorer, token_f1
+from flywheel.hosted import HostedClient
+from flywheel.hosted.fake_server import FakeProviderServer, token_count
 from flywheel.store.fewshot import list_uses
 
 _PAIR = re.compile(r"Question: (.*?)\n(?:Thinking: .*?\n)?Answer: (.*?)\n", re.S)
+CHAT = "/v1/chat/completions"
 
 
 def copying_model(prompt: str) -> str:
@@ -37,79 +44,25 @@ def copying_model(prompt: str) -> str:
     return f"Thinking: like '{best[0]}'.\nAnswer: {best[1]}"
 
 
-class ChatServer:
-    """Speaks POST /v1/chat/completions; ``fail_next`` requests get ``fail_status`` first."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.fail_next = 0
-        self.fail_status = 500
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep pytest output clean
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                if server.fail_next:
-                    server.fail_next -= 1
-                    self._send(server.fail_status, {"error": {"message": "try again"}})
-                    return
-                if self.path != "/v1/chat/completions":
-                    self._send(404, {"error": {"message": "not found"}})
-                    return
-                reply = copying_model(body["messages"][-1]["content"])
-                self._send(
-                    200,
-                    {
-                        "id": "chatcmpl-test",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": reply},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                    },
-                )
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> ChatServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+@pytest.fixture
+def prices(tmp_path: Path) -> Path:
+    path = tmp_path / "prices.yaml"
+    path.write_text("openai:\n  fake-model: {input_per_1m: 1.0, output_per_1m: 2.0}\n")
+    return path
 
 
 @pytest.fixture
-def server(monkeypatch, tmp_path: Path) -> Iterator[ChatServer]:
+def server(monkeypatch, tmp_path: Path, prices: Path) -> Iterator[FakeProviderServer]:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("FLYWHEEL_LLM_BASE_URL", "FLYWHEEL_LLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
-    with ChatServer() as running:
-        monkeypatch.setenv("FLYWHEEL_LLM_BASE_URL", running.url)
-        monkeypatch.delenv("FLYWHEEL_LLM_API_KEY", raising=False)
-        yield running
+    monkeypatch.setenv("FLYWHEEL_PRICES", str(prices))
+    with FakeProviderServer(chat_reply=copying_model) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_url)
+        yield fake
 
 
 def test_scorers_follow_squad() -> None:
@@ -133,36 +86,6 @@ def test_user_scorer_from_a_file(tmp_path: Path) -> None:
         resolve_scorer(f"{path}:broken")("a", "b")
     with pytest.raises(ConfigError, match="has no function"):
         resolve_scorer(f"{path}:missing")
-
-
-def test_client_retries_server_errors_and_caches(server: ChatServer, tmp_path: Path) -> None:
-    client = ChatClient("fake-model", max_retries=2, concurrency=1)
-    server.fail_next = 1
-    first = client.complete("Question: a b\nAnswer: x\n\nQuestion: a\nThinking:")
-    assert first.text.endswith("Answer: x") and not first.cached
-    assert len(server.requests) == 2  # one 500, one retry
-    again = client.complete("Question: a b\nAnswer: x\n\nQuestion: a\nThinking:")
-    assert again.cached and again.text == first.text and len(server.requests) == 2
-    assert (client.requests, client.cache_hits) == (1, 1)
-
-
-def test_client_reports_a_refused_key_with_the_fix(server: ChatServer) -> None:
-    server.fail_next, server.fail_status = 1, 401
-    client = ChatClient("fake-model", max_retries=0, use_cache=False)
-    with pytest.raises(LLMError, match="answered 401.*check FLYWHEEL_LLM_API_KEY"):
-        client.complete("hello")
-
-
-def test_no_endpoint_is_a_clear_error(monkeypatch) -> None:
-    for name in (
-        "FLYWHEEL_LLM_BASE_URL",
-        "OPENAI_BASE_URL",
-        "FLYWHEEL_LLM_API_KEY",
-        "OPENAI_API_KEY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ConfigError, match="set FLYWHEEL_LLM_BASE_URL"):
-        ChatClient("m")
 
 
 def _spec(tmp_path: Path, questions: list[dict], extra: str = "") -> Path:
@@ -208,7 +131,7 @@ template = "qa"
 
 
 def test_experiment_scores_variants_with_significance_and_logs_versions(
-    server: ChatServer, store, embedder, tmp_path: Path
+    server: FakeProviderServer, store, embedder, tmp_path: Path
 ) -> None:
     train = planted(8)
     library = build_library(train, embedder=embedder).save(store)
@@ -228,7 +151,16 @@ def test_experiment_scores_variants_with_significance_and_logs_versions(
     assert result["verdicts"]["library-k2"] == "criterion met"
     assert result["verdict"] == "criterion met"
     assert result["answers"]["library-k2"]["library_version"] == library.version
-    assert result["llm"] == {"requests": 3 * len(held), "cache_hits": 0}
+    n = 3 * len(held)
+    assert (result["llm"]["requests"], result["llm"]["cache_hits"]) == (n, 0)
+    usage = result["llm"]["usage"]
+    sent = [body for path, body in server.requests if path == CHAT]
+    assert len(sent) == n and usage["calls"] == n and usage["model"] == "fake-model"
+    # the fake counts a token per word: the prompts' words in, the replies' words out
+    words_in = sum(token_count("\n".join(m["content"] for m in b["messages"])) for b in sent)
+    assert usage["input_tokens"] == words_in
+    assert usage["cost_usd"] == pytest.approx((words_in * 1.0 + usage["output_tokens"] * 2.0) / 1e6)
+    assert all(b["temperature"] == 0.0 and b["max_tokens"] == 256 for b in sent)
     stored = store.get_experiment_run(result["run_id"])
     assert stored.spec["kind"] == "fewshot-llm" and stored.results["verdict"] == "criterion met"
     with store.engine.connect() as conn:
@@ -239,12 +171,16 @@ def test_experiment_scores_variants_with_significance_and_logs_versions(
         "experiment:fewshot-test:nearest-k2",
     }
     again = run_llm_experiment(spec, store=store, embedder=embedder, save=False)
-    assert again["llm"] == {"requests": 0, "cache_hits": 3 * len(held)}  # all from the cache
-    assert len(server.requests) == 3 * len(held)
+    assert (again["llm"]["requests"], again["llm"]["cache_hits"]) == (0, n)  # all cached
+    assert server.count() == n  # the second run sent nothing ...
+    replay = again["llm"]["usage"]
+    assert replay["calls"] == 0 and replay["cost_usd"] == 0.0  # ... and paid nothing
+    assert replay["list_cost_usd"] == pytest.approx(usage["cost_usd"])  # what it would cost
+    assert again["comparison"]["results"] == result["comparison"]["results"]
 
 
 def test_held_out_questions_inside_the_library_are_leakage(
-    server: ChatServer, store, embedder, tmp_path: Path
+    server: FakeProviderServer, store, embedder, tmp_path: Path
 ) -> None:
     train = planted(5)
     build_library(train, embedder=embedder).save(store)
@@ -275,7 +211,7 @@ def test_spec_errors_name_the_field(tmp_path: Path) -> None:
 
 
 def test_cli_runs_the_spec_and_shows_the_stored_run(
-    server: ChatServer, store, embedder, tmp_path: Path, monkeypatch
+    server: FakeProviderServer, store, embedder, tmp_path: Path, monkeypatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -293,10 +229,29 @@ def test_cli_runs_the_spec_and_shows_the_stored_run(
     held = [e for e in planted(6, seed=7) if e.question not in seen][:6]
     spec = _spec(tmp_path, [{"question": e.question, "answer": e.answer} for e in held])
     runner = CliRunner()
-    ran = runner.invoke(app, ["fewshot", "experiment", str(spec), "--db", store.url])
+    args = ["fewshot", "experiment", str(spec), "--db", store.url]
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "18 calls to send (0 already cached)" in dry.output and "$" in dry.output
+    assert server.count() == 0
+    with store.engine.connect() as conn:
+        assert list_uses(conn, "default@v1") == []  # a dry run logs no prompt use
+    ran = runner.invoke(app, args)
     assert ran.exit_code == 0, ran.output
     assert "library-k2: exact_match +1.0000 vs zero-shot" in ran.output
     assert "stored as run" in ran.output
+    assert "openai:fake-model: 18 calls, 0 from cache" in ran.output
+    again = runner.invoke(app, [*args, "--no-save"])
+    assert again.exit_code == 0, again.output
+    assert "0 calls, 18 from cache" in again.output and "stored as run" not in again.output
+    assert server.count() == 18
+    status = runner.invoke(app, ["status", "--db", store.url, "--json"])
+    [usage] = json.loads(status.output)["hosted"]
+    assert usage["command"] == "fewshot experiment" and usage["model"] == "openai:fake-model"
+    assert (usage["runs"], usage["calls"], usage["cached_calls"]) == (2, 18, 18)
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["input_tokens"] * 1.0 + usage["output_tokens"] * 2.0) / 1e6
+    )
     run_id = ran.output.split("stored as run ")[1].split()[0]
     shown = runner.invoke(app, ["fewshot", "experiment-show", run_id, "--db", store.url])
     assert shown.exit_code == 0, shown.output
@@ -304,6 +259,80 @@ def test_cli_runs_the_spec_and_shows_the_stored_run(
     # the gain is real but not significant: the pre-registered verdict says inconclusive
     assert "p=0.0625 -> inconclusive" in shown.output
     assert "verdict: inconclusive" in shown.output
+    assert "LLM calls: 18 sent, 0 from cache" in shown.output and "cost $" in shown.output
     refused = runner.invoke(app, ["experiment", "show", run_id, "--db", store.url])
     assert refused.exit_code != 0
     assert "flywheel fewshot experiment-show" in str(refused.exception)
+
+
+def _small_experiment(store, embedder, tmp_path: Path):
+    train = planted(4)
+    build_library(train, embedder=embedder).save(store)
+    seen = {e.question for e in train}
+    held = [e for e in planted(4, seed=5) if e.question not in seen][:3]
+    questions = [{"question": e.question, "answer": e.answer} for e in held]
+    return load_llm_spec(_spec(tmp_path, questions)), len(held)
+
+
+def test_server_errors_are_retried_and_counted(
+    server: FakeProviderServer, store, embedder, tmp_path: Path
+) -> None:
+    spec, n = _small_experiment(store, embedder, tmp_path)
+    server.inject("500")
+    server.inject("429")
+    client = HostedClient("openai:fake-model", kind="chat", concurrency=1, sleep=lambda s: None)
+    result = run_llm_experiment(spec, store=store, client=client, embedder=embedder, save=False)
+    usage = result["llm"]["usage"]
+    assert (usage["calls"], usage["retries"], usage["failures"]) == (3 * n, 2, 0)
+    assert server.count() == 3 * n + 2
+
+
+def test_a_refused_key_stops_with_the_variable_to_check(
+    server: FakeProviderServer, store, embedder, tmp_path: Path
+) -> None:
+    spec, _ = _small_experiment(store, embedder, tmp_path)
+    server.inject("401")
+    client = HostedClient("openai:fake-model", kind="chat", concurrency=1)
+    with pytest.raises(ProviderError, match="check OPENAI_API_KEY"):
+        run_llm_experiment(spec, store=store, client=client, embedder=embedder, save=False)
+    assert server.count() == 1
+
+
+def test_max_cost_stops_before_paying_and_says_how_to_resume(
+    server: FakeProviderServer, store, embedder, tmp_path: Path
+) -> None:
+    spec, n = _small_experiment(store, embedder, tmp_path)
+    client = experiment_client(spec, max_cost=0.0)
+    with pytest.raises(ProviderError, match="budget reached.*run again to resume"):
+        run_llm_experiment(spec, store=store, client=client, embedder=embedder, save=False)
+    assert server.count() == 0 and client.meter.budget_stopped
+    assert (
+        run_llm_experiment(spec, store=store, embedder=embedder, save=False)["llm"]["requests"]
+        == 3 * n
+    )
+
+
+def test_endpoint_settings_and_a_missing_key(server: FakeProviderServer, monkeypatch) -> None:
+    spec = parse_llm_spec(
+        {
+            "name": "x",
+            "hypothesis": "h",
+            "questions": "q.jsonl",
+            "model": "llama3:8b",
+            "primary_metric": "exact_match",
+            "success": {"metric": "exact_match", "min_absolute_gain": 0.1},
+            "baseline": "a",
+            "variants": [{"name": "a", "k": 0}, {"name": "b", "k": 1}],
+        }
+    )
+    client = experiment_client(spec)  # a bare name is an OpenAI-compatible model
+    assert client.name == "openai:llama3:8b" and client.credentials.api_key == "test-key"
+    # the older FLYWHEEL_LLM_* names still work; a keyless local server gets "EMPTY"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.setenv("FLYWHEEL_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    local = experiment_client(spec).credentials
+    assert (local.api_key, local.base_url) == ("EMPTY", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("FLYWHEEL_LLM_BASE_URL")
+    with pytest.raises(ConfigError, match="set OPENAI_API_KEY"):
+        experiment_client(spec)

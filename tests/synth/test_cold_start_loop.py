@@ -32,10 +32,50 @@ def test_a_dataset_without_train_queries_gets_synthetic_ones_in_train_only(tmp_p
     assert cold.dataset.qrels["test"] == {"t1": {"d1": 1}}  # evaluation split untouched
     assert cold.config.embedder.learning_rate == 1e-5 and cold.config.embedder.epochs == 1
     assert "synthetic pseudo-questions" in cold.note
-    question = next(iter(cold.positives))
-    [row] = cold.mask([{"anchor": question, "positive": "full passage", "negative": "x"}])
-    assert question not in row["positive"] and row["negative"] == "x"
+    positives = cold.dataset.positive_texts
+    assert set(positives) == set(train)  # every synthetic question has its masked passage
+    for qid, by_doc in positives.items():
+        [(doc_id, passage)] = by_doc.items()
+        assert train[qid] == {doc_id: 1}
+        question = cold.dataset.queries[qid]
+        assert question not in passage and question in corpus[doc_id].text
     with_train = RetrievalDataset(
         "t", corpus, {"t1": "q", "r1": "r"}, {"test": {"t1": {"d1": 1}}, "train": {"r1": {"d0": 1}}}
     )
     assert plan_cold_start(with_train, config, say=said.append, embedder=embedder) is None
+
+
+def test_the_loop_trains_synthetic_questions_against_their_masked_passage(tmp_path):
+    """``embedder_rows`` (what ``flywheel run`` trains on) takes the cold start's positives."""
+    from flywheel.datasets._selection import MinedExample, MiningStats
+    from flywheel.datasets.hard_negatives import HardNegativeConfig, MinedNegatives
+    from flywheel.pipeline.mining import embedder_rows
+    from flywheel.pipeline.splits import LoopSplits
+
+    corpus = {f"d{i}": Document(f"d{i}", t) for i, t in enumerate(TEXTS)}
+    dataset = RetrievalDataset("tiny", corpus, {"t1": "lava"}, {"test": {"t1": {"d1": 1}}})
+    config = LoopConfig(dataset="tiny", out_dir=tmp_path / "out")
+    embedder = FakeEmbedder(cache_dir=tmp_path / "emb")
+    cold = plan_cold_start(dataset, config, say=lambda _: None, embedder=embedder)
+    train = cold.dataset.qrels["train"]
+    queries = {q: cold.dataset.queries[q] for q in train}
+    splits = LoopSplits(queries, train, {}, {}, {"t1": "lava"}, {"t1": {"d1": 1}}, "none")
+    examples = []
+    for qid, grades in train.items():
+        [doc_id] = grades
+        other = next(d for d in corpus if d != doc_id)
+        examples.append(MinedExample(qid, doc_id, 0.9, (other,), (0.5,), (3,)))
+    mined = MinedNegatives(examples, HardNegativeConfig(), MiningStats())
+    rows = embedder_rows(
+        cold.config,
+        splits,
+        mined,
+        cold.dataset.texts(),
+        lambda _: None,
+        positive_texts=cold.dataset.positive_texts,
+    )
+    assert len(rows) == len(train)
+    for row, example in zip(rows, examples, strict=True):
+        masked = cold.dataset.positive_texts[example.qid][example.positive_id]
+        assert row["positive"] == masked and row["anchor"] not in row["positive"]
+        assert row["negative"] == cold.dataset.texts()[example.negative_ids[0]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._hosted import ApiKey, BaseUrl, DryRun, MaxCost, Prices, record_usage
 
 app = typer.Typer(
     help="Build a versioned few-shot library from evaluation examples and prompt with it.",
@@ -252,20 +254,40 @@ def prompt(
 def experiment(
     spec: Annotated[Path, typer.Argument(help="The LLM experiment's TOML spec.")],
     save: Annotated[bool, typer.Option(help="Store the run (--no-save: just print).")] = True,
+    dry_run: DryRun = False,
+    max_cost: MaxCost = None,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+    prices: Prices = None,
     db: DbOption = None,
 ) -> None:
-    """Ask an OpenAI-compatible model every held-out question with each prompt variant, score
-    the answers and compare the variants (paired tests), as pre-registered in SPEC."""
+    """Ask a hosted or OpenAI-compatible model every held-out question with each prompt variant,
+    score the answers and compare the variants (paired tests), as pre-registered in SPEC."""
     from flywheel.evaluation.compare import Comparison
-    from flywheel.fewshot.llm_eval import load_llm_spec, run_llm_experiment, summary_lines
+    from flywheel.fewshot.llm_eval import (
+        estimate_llm_experiment,
+        experiment_client,
+        load_llm_spec,
+        run_llm_experiment,
+        summary_lines,
+    )
 
     parsed = load_llm_spec(spec)
-    result = run_llm_experiment(parsed, store=open_store(db), save=save)
+    client = experiment_client(
+        parsed, api_key=api_key, base_url=base_url, max_cost=max_cost, prices=prices
+    )
+    store = open_store(db)
+    if dry_run:
+        console.print("dry run: " + estimate_llm_experiment(parsed, client, store=store).summary())
+        return
+    started = datetime.now(UTC)
+    try:
+        result = run_llm_experiment(parsed, store=store, client=client, save=save)
+    finally:
+        record_usage(store, "fewshot experiment", client, started, experiment=parsed.name)
     console.print(Comparison.from_dict(result["comparison"]).rich_table())
     for line in summary_lines(parsed, result):
         console.print(line)
-    llm = result["llm"]
-    console.print(f"LLM requests: {llm['requests']}, answered from cache: {llm['cache_hits']}")
     if result.get("run_id"):
         console.print(f"stored as run [bold]{result['run_id']}[/] (flywheel experiment list)")
 
@@ -278,7 +300,7 @@ def experiment_show(
     """A stored few-shot LLM experiment: its comparison table and verdicts."""
     from flywheel.errors import ConfigError
     from flywheel.evaluation.compare import Comparison
-    from flywheel.fewshot.llm_eval import KIND, parse_llm_spec, summary_lines
+    from flywheel.fewshot.llm_eval import KIND, parse_llm_spec, summary_lines, usage_line
 
     record = open_store(db).get_experiment_run(run_id)
     if record.spec.get("kind") != KIND:
@@ -294,3 +316,4 @@ def experiment_show(
     console.print(Comparison.from_dict(record.results["comparison"]).rich_table())
     for line in summary_lines(spec, record.results):
         console.print(line)
+    console.print(usage_line(record.results))

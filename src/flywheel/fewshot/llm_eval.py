@@ -10,6 +10,11 @@ scores go through :func:`~flywheel.evaluation.compare.compare`: bootstrap interv
 tests against the baseline, Holm's correction, win/tie/loss. Every prompt use is logged with its
 library version; the run is stored with the retrieval experiments (``kind = "fewshot-llm"``).
 
+The model is asked through :class:`~flywheel.hosted.HostedClient`, like every hosted call:
+``model = "gpt-4o-mini"`` means ``openai:gpt-4o-mini`` (any OpenAI-compatible endpoint), and
+``cohere:...`` works too. Answers are cached (a rerun sends nothing), failures retried with
+backoff, and calls, tokens and cost are metered (``--dry-run`` and ``--max-cost`` on the CLI).
+
 .. code-block:: toml
 
     name = "fewshot-vs-zero-shot"
@@ -36,6 +41,7 @@ library version; the run is stored with the retrieval experiments (``kind = "few
 
 from __future__ import annotations
 
+import os
 import time
 import tomllib
 from pathlib import Path
@@ -43,7 +49,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flywheel.errors import ConfigError, LeakageError
+from flywheel.errors import ConfigError, LeakageError, ProviderError
 from flywheel.evaluation.compare import Comparison, compare
 from flywheel.evaluation.evaluate import EvaluationResult
 from flywheel.evaluation.experiment import (
@@ -57,9 +63,11 @@ from flywheel.evaluation.experiment_spec import SuccessCriterion
 from flywheel.evaluation.significance import SignificanceTest
 from flywheel.fewshot.examples import Example, examples_from_file
 from flywheel.fewshot.library import FewShotLibrary, PromptMode
-from flywheel.fewshot.llm_client import ChatClient
 from flywheel.fewshot.prompting import DEFAULT_TEMPLATE, load_template, render_prompt
 from flywheel.fewshot.scoring import resolve_scorer
+from flywheel.hosted.client import HostedClient, Request, chat_request
+from flywheel.hosted.providers import is_hosted_model
+from flywheel.hosted.usage import Estimate
 
 KIND = "fewshot-llm"
 
@@ -186,67 +194,161 @@ def _check_leakage(library: FewShotLibrary, questions: list[Example]) -> None:
         )
 
 
+def hosted_model(model: str) -> str:
+    """The spec's model as ``provider:model``; a bare name is an OpenAI-compatible model."""
+    return model if is_hosted_model(model) else f"openai:{model}"
+
+
+def experiment_client(
+    spec: LLMExperimentSpec,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    max_cost: float | None = None,
+    prices: str | Path | None = None,
+) -> HostedClient:
+    """The spec's model behind :class:`~flywheel.hosted.HostedClient` (cached, retried, metered).
+
+    Credentials are the hosted ones (``--api-key``/``OPENAI_API_KEY``, ``--base-url``/
+    ``OPENAI_BASE_URL``); the older ``FLYWHEEL_LLM_API_KEY``/``FLYWHEEL_LLM_BASE_URL`` are still
+    read, and a server given by URL with no key anywhere gets ``EMPTY``, as vLLM expects.
+    """
+    model = hosted_model(spec.model)
+    base_url = base_url or os.environ.get("FLYWHEEL_LLM_BASE_URL")
+    api_key = api_key or os.environ.get("FLYWHEEL_LLM_API_KEY")
+    if model.startswith("openai:") and not (api_key or os.environ.get("OPENAI_API_KEY")):
+        if base_url or os.environ.get("OPENAI_BASE_URL"):
+            api_key = "EMPTY"
+    return HostedClient(
+        model,
+        kind="chat",
+        api_key=api_key,
+        base_url=base_url,
+        concurrency=spec.concurrency,
+        max_cost=max_cost,
+        prices=prices,
+    )
+
+
+def _variant_prompts(
+    spec: LLMExperimentSpec,
+    variant: PromptVariant,
+    questions: list[Example],
+    libraries: dict[int | None, FewShotLibrary],
+    *,
+    store: Any,
+    embedder: Any,
+    log: bool,
+) -> tuple[list[str], list[list[str]], int | None]:
+    """Prompts, the example qids each shows, and the library version (``None``: zero-shot)."""
+    texts = [q.question for q in questions]
+    if variant.k == 0:
+        return (
+            [render_prompt(q, [], template=variant.template).text for q in texts],
+            [[] for _ in texts],
+            None,
+        )
+    if variant.version not in libraries:
+        library = FewShotLibrary.load(store, spec.library, variant.version)
+        _check_leakage(library, questions)
+        libraries[variant.version] = library
+    library = libraries[variant.version]
+    prompts = library.prompts(
+        texts,
+        k=variant.k,
+        mode=variant.mode.value,
+        template=variant.template,
+        embedder=embedder,
+        store=store if log else None,
+        context=f"experiment:{spec.name}:{variant.name}",
+        seed=spec.seed,
+    )
+    return (
+        [p.text for p in prompts],
+        [[e.qid for e in p.examples] for p in prompts],
+        library.version,
+    )
+
+
+def _requests(spec: LLMExperimentSpec, prompts: list[str]) -> list[Request]:
+    return [
+        chat_request(
+            p, max_tokens=spec.max_tokens, temperature=spec.temperature, system=spec.system
+        )
+        for p in prompts
+    ]
+
+
+def estimate_llm_experiment(
+    spec: LLMExperimentSpec, client: HostedClient, *, store: Any, embedder: Any = None
+) -> Estimate:
+    """What the experiment would send and cost (``--dry-run``); nothing is sent or logged."""
+    questions = _questions(spec)
+    libraries: dict[int | None, FewShotLibrary] = {}
+    requests: list[Request] = []
+    for variant in spec.variants:
+        prompts, _, _ = _variant_prompts(
+            spec, variant, questions, libraries, store=store, embedder=embedder, log=False
+        )
+        requests += _requests(spec, prompts)
+    return client.estimate(requests)
+
+
 def run_llm_experiment(
     spec: LLMExperimentSpec,
     *,
     store: Any,
-    client: ChatClient | None = None,
+    client: HostedClient | None = None,
     embedder: Any = None,
     save: bool = True,
 ) -> dict[str, Any]:
     """Ask every question with every variant, score, compare, judge; returns the result dict
-    (stored as an experiment run when ``save``; its ``run_id`` is then in the dict)."""
+    (stored as an experiment run when ``save``; its ``run_id`` is then in the dict).
+
+    Every call goes through ``client`` (default: :func:`experiment_client`), so answers are
+    cached (a rerun sends nothing) and ``result["llm"]["usage"]`` holds calls, tokens and cost.
+    A question left without an answer (a failure after every retry, or ``max_cost`` reached)
+    stops the experiment with :class:`~flywheel.errors.ProviderError`: a comparison over the
+    questions that happened to be answered would not be the pre-registered one. What was
+    bought stays cached, so running again only sends the rest.
+    """
     questions = _questions(spec)
-    client = client or ChatClient(
-        spec.model,
-        temperature=spec.temperature,
-        max_tokens=spec.max_tokens,
-        concurrency=spec.concurrency,
-    )
+    client = client or experiment_client(spec)
     scorers = {metric: resolve_scorer(metric) for metric in spec.all_metrics()}
     libraries: dict[int | None, FewShotLibrary] = {}
-    texts = [q.question for q in questions]
     results: dict[str, EvaluationResult] = {}
     answers: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}
+    calls = cached = 0
     for variant in spec.variants:
         start = time.perf_counter()
-        if variant.k == 0:
-            rendered = [render_prompt(q, [], template=variant.template).text for q in texts]
-            shown: list[list[str]] = [[] for _ in texts]
-            version = None
-        else:
-            if variant.version not in libraries:
-                library = FewShotLibrary.load(store, spec.library, variant.version)
-                _check_leakage(library, questions)
-                libraries[variant.version] = library
-            library = libraries[variant.version]
-            prompts = library.prompts(
-                texts,
-                k=variant.k,
-                mode=variant.mode.value,
-                template=variant.template,
-                embedder=embedder,
-                store=store,
-                context=f"experiment:{spec.name}:{variant.name}",
-                seed=spec.seed,
-            )
-            rendered = [p.text for p in prompts]
-            shown = [[e.qid for e in p.examples] for p in prompts]
-            version = library.version
-        replies = client.complete_many(
-            rendered, system=spec.system, description=f"Asking {spec.model} ({variant.name})"
+        rendered, shown, version = _variant_prompts(
+            spec, variant, questions, libraries, store=store, embedder=embedder, log=True
         )
+        outcomes = client.run(
+            _requests(spec, rendered), description=f"Asking {client.name} ({variant.name})"
+        )
+        failed = [(q.qid, o.error) for q, o in zip(questions, outcomes, strict=True) if not o.ok]
+        if failed:
+            raise ProviderError(
+                f"{client.name}: {len(failed)} of {len(questions)} questions of variant "
+                f"'{variant.name}' got no answer (e.g. '{failed[0][0]}': {failed[0][1]}); "
+                "answers received are cached, run again to resume"
+            )
+        calls += sum(not o.cached for o in outcomes)
+        cached += sum(o.cached for o in outcomes)
         per_query: dict[str, dict[str, float]] = {m: {} for m in scorers}
         answers[variant.name] = {"library_version": version, "per_question": {}}
-        for question, reply, examples in zip(questions, replies, shown, strict=True):
-            answer = extract_answer(reply.text, spec.answer_prefix)
+        for question, outcome, examples in zip(questions, outcomes, shown, strict=True):
+            reply = outcome.result or {}
+            answer = extract_answer(reply.get("text") or "", spec.answer_prefix)
             for metric, scorer in scorers.items():
                 per_query[metric][question.qid] = scorer(answer, question.answer or "")
             answers[variant.name]["per_question"][question.qid] = {
                 "answer": answer,
                 "examples": examples,
-                "cached": reply.cached,
+                "cached": outcome.cached,
+                **({"refusal": reply["refusal"]} if reply.get("refusal") else {}),
             }
         results[variant.name] = EvaluationResult(
             mean={m: sum(v.values()) / len(v) for m, v in per_query.items()},
@@ -271,7 +373,7 @@ def run_llm_experiment(
         "verdict": overall_verdict(verdicts).value,
         "timings": timings,
         "answers": answers,
-        "llm": {"requests": client.requests, "cache_hits": client.cache_hits},
+        "llm": {"requests": calls, "cache_hits": cached, "usage": client.meter.to_dict()},
     }
     if save:
         out["run_id"] = store.save_experiment_run(
@@ -279,9 +381,22 @@ def run_llm_experiment(
             spec.to_dict(),
             {k: v for k, v in out.items() if k != "run_id"},
             git_commit=git_commit(),
-            versions={**package_versions(), "model": spec.model},
+            versions={**package_versions(), "model": client.name},
         )
     return out
+
+
+def usage_line(result: dict[str, Any]) -> str:
+    """Calls, cache hits, tokens and cost of a run (its ``llm`` entry), for the CLI."""
+    llm = result.get("llm", {})
+    line = f"LLM calls: {llm.get('requests', 0)} sent, {llm.get('cache_hits', 0)} from cache"
+    usage = llm.get("usage")
+    if not usage:  # runs stored before usage was recorded
+        return line
+    cost = usage.get("cost_usd")
+    money = "unknown (no price)" if cost is None else f"${cost:.4f}"
+    tokens = usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+    return f"{line}, {tokens:,} tokens, cost {money}"
 
 
 def summary_lines(spec: LLMExperimentSpec, result: dict[str, Any]) -> list[str]:

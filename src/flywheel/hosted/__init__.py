@@ -7,7 +7,13 @@ clients are imported only when a call is made (``pip install 'rag-flywheel[hoste
 """
 
 from flywheel.hosted.cache import ResponseCache
-from flywheel.hosted.client import HostedClient, Outcome, Request, estimate_tokens
+from flywheel.hosted.client import (
+    HostedClient,
+    Outcome,
+    Request,
+    chat_request,
+    estimate_tokens,
+)
 from flywheel.hosted.prices import Price, PriceTable, Usage
 from flywheel.hosted.providers import PROVIDERS, is_hosted_model, parse_model, resolve_credentials
 from flywheel.hosted.retry import RetryPolicy
@@ -26,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "Usage",
     "UsageMeter",
+    "chat_request",
     "estimate_tokens",
     "is_hosted_model",
     "parse_model",

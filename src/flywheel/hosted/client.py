@@ -73,6 +73,24 @@ class Outcome:
         return self.result is not None
 
 
+def chat_request(
+    prompt: str, *, max_tokens: int, temperature: float, system: str | None = None
+) -> Request:
+    """One chat turn (optional system message, then ``prompt``) as a :class:`Request`.
+
+    The payload is the cache key, so values are kept exactly as given (``0`` and ``0.0`` hash
+    differently): callers that always sent ``temperature=0`` keep their cached answers.
+    """
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return Request(
+        "chat",
+        {"messages": messages, "max_tokens": max_tokens, "temperature": temperature},
+        est_input_tokens=estimate_tokens(prompt) + (estimate_tokens(system) if system else 0),
+        est_output_tokens=max_tokens,
+    )
+
+
 BUDGET_REASON = "not sent: --max-cost budget reached"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.errors import ConfigError
-from flywheel.hosted.client import HostedClient, Request, estimate_tokens
+from flywheel.hosted.client import HostedClient, Request, chat_request
 from flywheel.hosted.usage import Estimate
 from flywheel.judging.parse import parse_grade
 from flywheel.judging.rubric import load_template, render
@@ -78,22 +78,14 @@ def build_requests(
     pairs: Sequence[Pair], *, scale: int, template: str | Path | None, max_tokens: int
 ) -> list[Request]:
     compiled = load_template(template)
-    requests = []
-    for pair in pairs:
-        prompt = render(compiled, pair.query, pair.passage, scale=scale)
-        requests.append(
-            Request(
-                "chat",
-                {
-                    "messages": [{"role": "user", "content": prompt}],
-                    "max_tokens": max_tokens,
-                    "temperature": 0,
-                },
-                est_input_tokens=estimate_tokens(prompt),
-                est_output_tokens=max_tokens,
-            )
+    return [
+        chat_request(
+            render(compiled, pair.query, pair.passage, scale=scale),
+            max_tokens=max_tokens,
+            temperature=0,
         )
-    return requests
+        for pair in pairs
+    ]
 
 
 def estimate_judging(

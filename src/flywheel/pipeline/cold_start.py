@@ -5,8 +5,9 @@ writes offline pseudo-questions (inverse cloze task, stratified over the corpus,
 copies, near-duplicates and leaks against every dev/test query) and returns a dataset whose
 ``train`` split holds them. The loop then runs as usual - dev carved from the synthetic
 questions gates the fine-tuned model, so the base model stays unless the trained one wins -
-and :meth:`ColdStart.mask` swaps each synthetic row's positive for its passage *without* the
-question sentence (training on a passage that contains the question verbatim teaches copying).
+and the dataset's ``positive_texts`` make each synthetic question train against its passage
+*without* the question sentence (training on a passage that contains the question verbatim
+teaches copying), as a store-built training set does.
 The recipe is gentler than for real data (1 epoch, lr 1e-5): on SciFact the default 3 epochs
 at 5e-5 on pseudo-questions lowered test nDCG@10 (see docs/cold-start.md).
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from flywheel.data.types import RetrievalDataset
 from flywheel.pipeline.config import LoopConfig
@@ -34,7 +34,6 @@ class ColdStart:
     dataset: RetrievalDataset
     config: LoopConfig
     result: SynthResult
-    positives: dict[str, str]  # question -> masked passage
 
     @property
     def note(self) -> str:
@@ -45,15 +44,6 @@ class ColdStart:
             f"{self.result.report.rejected}); dev was carved from them, and no synthetic "
             "question is in the test split."
         )
-
-    def mask(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Rows whose anchor is a synthetic question train against its masked passage."""
-        return [
-            {**row, "positive": self.positives[row["anchor"]]}
-            if row.get("anchor") in self.positives
-            else row
-            for row in rows
-        ]
 
 
 def needs_cold_start(dataset: RetrievalDataset, config: LoopConfig) -> bool:
@@ -99,9 +89,14 @@ def plan_cold_start(
     embedder = config.embedder.model_copy(
         update={"epochs": COLD_START_EPOCHS, "learning_rate": COLD_START_LR}
     )
+    positives = {p.qid: {p.doc_id: p.positive} for p in result.kept}
     return ColdStart(
-        dataset=replace(dataset, queries=queries, qrels=qrels),
+        dataset=replace(
+            dataset,
+            queries=queries,
+            qrels=qrels,
+            positive_texts={**dataset.positive_texts, **positives},
+        ),
         config=config.model_copy(update={"embedder": embedder}),
         result=result,
-        positives={p.question: p.positive for p in result.kept},
     )

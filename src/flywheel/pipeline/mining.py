@@ -79,11 +79,19 @@ def embedder_rows(
     mined: MinedNegatives,
     texts: Mapping[str, str],
     say: Callable[[str], None],
+    positive_texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[dict[str, str]]:
     """Triplets, or (anchor, positive) pairs when too few positives got a hard negative: in-batch
-    negatives alone beat a training set that silently drops most positives."""
-    rows = build_triplets(mined, splits.train_q, texts, num_negatives=config.mining.num_negatives)
-    pairs = build_pairs(splits.train_q, splits.train_qrels, texts)
+    negatives alone beat a training set that silently drops most positives. ``positive_texts``
+    (a synthetic question's masked passage) replaces the judged document's text."""
+    rows = build_triplets(
+        mined,
+        splits.train_q,
+        texts,
+        num_negatives=config.mining.num_negatives,
+        positive_texts=positive_texts,
+    )
+    pairs = build_pairs(splits.train_q, splits.train_qrels, texts, positive_texts=positive_texts)
     if len(rows) < 0.5 * len(pairs):
         say(
             f"only {len(rows)} of {len(pairs)} positives got a hard negative; training on "

@@ -200,9 +200,9 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         mined = mine_negatives(
             config, splits, base=base, doc_ids=list(dataset.corpus), texts=texts, say=say
         )
-        rows = embedder_rows(config, splits, mined, texts, say)
-        if cold is not None:
-            rows = cold.mask(rows)
+        rows = embedder_rows(
+            config, splits, mined, texts, say, positive_texts=dataset.positive_texts
+        )
 
     from flywheel.training.embedder import train_embedder
 

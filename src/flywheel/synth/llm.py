@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 
 from flywheel.errors import ConfigError
-from flywheel.hosted.client import HostedClient, Request, estimate_tokens
+from flywheel.hosted.client import HostedClient, Request, chat_request
 from flywheel.hosted.usage import Estimate
 from flywheel.synth.types import Rejection, SyntheticPair
 
@@ -59,22 +59,14 @@ def _requests(
     examples: Sequence[str],
     max_tokens: int,
 ) -> list[Request]:
-    out = []
-    for doc_id in ids:
-        text = prompt.render(passage=passages[doc_id][:4000], examples=list(examples))
-        out.append(
-            Request(
-                "chat",
-                {
-                    "messages": [{"role": "user", "content": text}],
-                    "max_tokens": max_tokens,
-                    "temperature": 0.7,
-                },
-                est_input_tokens=estimate_tokens(text),
-                est_output_tokens=max_tokens,
-            )
+    return [
+        chat_request(
+            prompt.render(passage=passages[doc_id][:4000], examples=list(examples)),
+            max_tokens=max_tokens,
+            temperature=0.7,
         )
-    return out
+        for doc_id in ids
+    ]
 
 
 def estimate_llm_questions(
