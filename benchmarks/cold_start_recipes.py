@@ -1,7 +1,7 @@
 """Which cold-start recipe? Measured on SciFact's *training* queries, never on test.
 
     flock /tmp/flywheel-heavy.lock env HF_HUB_OFFLINE=1 \
-        .venv/bin/python benchmarks/cold_start_recipes.py --recipes ict title
+        .venv/bin/python benchmarks/cold_start_recipes.py --recipes title ict ict-inbatch
 
 How the defaults of ``flywheel run``'s cold start were chosen. Each recipe generates offline
 pseudo-questions from the corpus (the qrels are never read to make them), fine-tunes
@@ -39,7 +39,9 @@ import cold_start_scifact as cs  # noqa: E402
 
 from flywheel.data.beir import load_beir  # noqa: E402
 from flywheel.data.types import Document  # noqa: E402
+from flywheel.datasets.hard_negatives import HardNegativeConfig, mine_hard_negatives  # noqa: E402
 from flywheel.datasets.splits import split_queries  # noqa: E402
+from flywheel.datasets.triplets import build_triplets  # noqa: E402
 from flywheel.evaluation import evaluate  # noqa: E402
 from flywheel.models import DEFAULT_BASE_MODEL  # noqa: E402
 from flywheel.retrieval.dense import DenseRetriever  # noqa: E402
@@ -48,6 +50,8 @@ from flywheel.synth.filters import FilterConfig, apply_filters  # noqa: E402
 from flywheel.synth.offline import GENERATORS  # noqa: E402
 from flywheel.synth.sampling import sample_passages  # noqa: E402
 from flywheel.synth.types import SyntheticPair  # noqa: E402
+from flywheel.training.config import EmbedderTrainConfig  # noqa: E402
+from flywheel.training.embedder import train_embedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +64,47 @@ RECIPES: dict[str, dict] = {
     "title": {"generator": "title", "pairs": 1000, "lr": 1e-5, "epochs": 1, "negatives": True},
     "crop": {"generator": "crop", "pairs": 1000, "lr": 1e-5, "epochs": 1, "negatives": True},
 }
+
+
+def rows_for(pairs: list[SyntheticPair], real_q, real_qrels, texts, base, doc_ids, doc_emb, seed):
+    """(anchor, positive, negative) rows: hard negatives mined with the base model; synthetic
+    positives are the masked passages, real ones the judged documents."""
+    queries = {p.qid: p.question for p in pairs} | dict(real_q)
+    qrels = {p.qid: {p.doc_id: 1} for p in pairs} | {q: real_qrels[q] for q in real_q}
+    mined = mine_hard_negatives(
+        queries,
+        qrels,
+        texts,
+        query_embeddings=base.encode_queries(list(queries.values())),
+        query_ids=list(queries),
+        doc_embeddings=doc_emb,
+        doc_ids=doc_ids,
+        config=HardNegativeConfig(range_min=3, range_max=30, relative_margin=0.05, seed=seed),
+        model_name=DEFAULT_BASE_MODEL,
+    )
+    rows = build_triplets(mined, queries, texts, num_negatives=1)
+    masked = {p.question: p.positive for p in pairs}
+    for row in rows:
+        if row["anchor"] in masked:
+            row["positive"] = masked[row["anchor"]]
+    return rows
+
+
+def fine_tune(rows, out: Path, args, epochs: int = 1) -> str:
+    result = train_embedder(
+        rows,
+        base_model=DEFAULT_BASE_MODEL,
+        out_dir=out,
+        config=EmbedderTrainConfig(
+            epochs=epochs,
+            learning_rate=args.lr,
+            batch_size=32,
+            eval_each_epoch=False,
+            max_seq_length=256,
+        ),
+        dev=None,
+    )
+    return str(result.model_path)
 
 
 def score(model: str, corpus, queries, qrels) -> float:
@@ -131,11 +176,11 @@ def main() -> None:
         dev_q = {p.qid: p.question for p in dev}
         dev_qrels = {p.qid: {p.doc_id: 1} for p in dev}
         if recipe["negatives"]:
-            rows = cs.rows_for(train, {}, {}, texts, base, doc_ids, doc_emb, args.seed)
+            rows = rows_for(train, {}, {}, texts, base, doc_ids, doc_emb, args.seed)
         else:
             rows = [{"anchor": p.question, "positive": p.positive} for p in train]
         ns = argparse.Namespace(lr=recipe["lr"])
-        tuned = cs.fine_tune(rows, out / name, ns, epochs=recipe["epochs"])
+        tuned = fine_tune(rows, out / name, ns, epochs=recipe["epochs"])
         averaged = cs.average_weights(DEFAULT_BASE_MODEL, tuned, args.alpha, out / f"{name}-wise")
         masked = masked_corpus(dataset.corpus, dev)
         figures = {}

@@ -8,6 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from flywheel.cli.app import app
+from flywheel.datasets.llm_labels import LLMGrade, LLMLabels
+from flywheel.errors import ConfigError
+from flywheel.evaluation import evaluate
 from flywheel.hosted import HostedClient
 from flywheel.judging import (
     Pair,
@@ -100,10 +103,75 @@ def test_agreement_kappa_confusion_and_kendall_tau():
     assert ranking.tau == pytest.approx(1.0)
 
 
+LLM_0_3 = {"q1": {"a": 0, "b": 2, "c": 1, "d": 3, "e": 0}, "q9": {"x": 3}}
+
+
 def test_filling_unjudged_holes_is_marked():
-    filled = fill_unjudged({"q1": {"a": 1}}, {"q1": {"a": 0, "b": 2}, "q9": {"x": 3}})
-    assert filled.qrels == {"q1": {"a": 1, "b": 2}} and filled.filled == {("q1", "b")}
-    assert "graded by an LLM" in filled.note()
+    # Binary qrels: an LLM 2 or 3 fills as 1; its 1 ("related") and 0 fill as 0 (judged, not
+    # relevant); a's human 1 stays; q9 is no evaluation query.
+    filled = fill_unjudged({"q1": {"a": 1}}, LLM_0_3)
+    assert filled.qrels == {"q1": {"a": 1, "b": 1, "c": 0, "d": 1, "e": 0}}
+    assert filled.filled == {("q1", "b"), ("q1", "c"), ("q1", "d"), ("q1", "e")}
+    assert (filled.min_relevant, filled.max_grade, filled.below_threshold) == (2, 1, 1)
+    assert filled.note() == (
+        "4 retrieved pairs no person judged were graded by an LLM (label source llm) and count "
+        "in these metrics; LLM grades >= 2 count as relevant (filled on the qrels' 0-1 scale); "
+        "1 filled pair graded 1 counts as not relevant"
+    )
+    assert fill_unjudged({"q1": {"a": 1}}, {}).note() == ""
+
+
+def test_filled_grade_one_does_not_raise_recall():
+    # The run misses a (the only relevant document) and ranks c, which the LLM graded 1, first.
+    # Read as relevant, c would give recall@2 1/2 and MRR 1; as "related" it gives 0 and 0.
+    run = {"q1": {"c": 2.0, "b": 1.0}}
+    filled = fill_unjudged({"q1": {"a": 1}}, {"q1": {"c": 1}}, {"r": run})
+    assert filled.qrels == {"q1": {"a": 1, "c": 0}}
+    scores = evaluate(filled.qrels, run, ["recall@2", "mrr@2"]).mean
+    assert scores == {"recall@2": 0.0, "mrr@2": 0.0}
+
+
+def test_filling_graded_qrels_keeps_their_scale_else_maps_and_clips():
+    # Top grade 2 (0-2 qrels): 0-3 grades map 2 -> 3 and 3 -> 5, both clipped to 2.
+    filled = fill_unjudged({"q1": {"a": 2}, "q2": {"z": 1}}, LLM_0_3)
+    assert filled.qrels == {"q1": {"a": 2, "b": 2, "c": 0, "d": 2, "e": 0}, "q2": {"z": 1}}
+    assert filled.max_grade == 2
+    # Top grade 3 (TREC-style 0-3, the LLM's own scale): 0-3 grades as given; a 0-5 grade keeps
+    # its value up to 3.
+    labels = LLMLabels(
+        {"q1": {"b": LLMGrade(2, 3), "d": LLMGrade(3, 3), "f": LLMGrade(4, 5), "g": LLMGrade(2, 5)}}
+    )
+    filled = fill_unjudged({"q1": {"a": 3}}, labels)
+    assert filled.qrels == {"q1": {"a": 3, "b": 2, "d": 3, "f": 3, "g": 2}}
+    assert "filled on the qrels' 0-3 scale" in filled.note()
+
+
+def test_filling_threshold_and_runs():
+    # At >= 3 an LLM 2 is not relevant either: b joins c below the threshold.
+    filled = fill_unjudged({"q1": {"a": 1}}, LLM_0_3, min_relevant=3)
+    assert filled.qrels == {"q1": {"a": 1, "b": 0, "c": 0, "d": 1, "e": 0}}
+    assert (filled.min_relevant, filled.below_threshold) == (3, 2)
+    assert filled.note().endswith(
+        "LLM grades >= 3 count as relevant (filled on the qrels' 0-1 scale); "
+        "2 filled pairs graded 1-2 count as not relevant"
+    )
+    # LLMLabels carry their own threshold; min_relevant overrides it without changing them.
+    labels = LLMLabels({"q1": {"b": LLMGrade(2, 3)}}, min_relevant=3)
+    assert fill_unjudged({"q1": {"a": 1}}, labels).qrels == {"q1": {"a": 1, "b": 0}}
+    assert fill_unjudged({"q1": {"a": 1}}, labels, min_relevant=2).qrels == {"q1": {"a": 1, "b": 1}}
+    assert labels.min_relevant == 3
+    # Only retrieved pairs are filled.
+    runs = {"r": {"q1": {"d": 1.0, "c": 0.5}}}
+    filled = fill_unjudged({"q1": {"a": 1}}, LLM_0_3, runs)
+    assert filled.qrels == {"q1": {"a": 1, "c": 0, "d": 1}} and filled.below_threshold == 1
+
+
+def test_filling_rejects_bad_grades_and_thresholds():
+    with pytest.raises(ConfigError, match="LLM grade 4 is outside its scale 0-3"):
+        fill_unjudged({"q1": {"a": 1}}, {"q1": {"b": 4}})
+    assert fill_unjudged({"q1": {"a": 1}}, {"q1": {"b": 4}}, scale=5).qrels["q1"]["b"] == 1
+    with pytest.raises(ConfigError, match="must be 1-5, got 0"):
+        fill_unjudged({"q1": {"a": 1}}, {"q1": {"b": 1}}, min_relevant=0)
 
 
 def test_judge_cli_dry_run_then_run_and_status(server, tmp_path, prices, monkeypatch):

@@ -24,6 +24,7 @@ EXPECTED = {
         "source",
         "split",
         "created_at",
+        "scale",
     ],
     "events": ["event_id", "kind", "session_id", "user_id", "qid", "timestamp", "payload"],
     "experiment_runs": [
@@ -173,7 +174,7 @@ def test_opening_from_another_folder_migrates_once(tmp_path: Path, monkeypatch) 
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "nested" / "x.db"))
     first = Store()
-    assert current_revision(first.engine) == head_revision() == "0004_synthetic_positives"
+    assert current_revision(first.engine) == head_revision() == "0005_judgment_scale"
     first.add_queries({"q": "kept"})
     again = Store()  # reopening must not touch existing data
     assert again.queries() == {"q": "kept"}

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, inspect, select
 
 from flywheel.errors import ConfigError, DataFormatError
 from flywheel.store import Store
-from flywheel.store.engine import alembic_config, current_revision, make_engine
+from flywheel.store.engine import alembic_config, current_revision, head_revision, make_engine
 from flywheel.store.schema import queries, synthetic_positives
 from flywheel.store.synthetic import add_synthetic_pairs, synthetic_positive_texts
 
@@ -109,6 +109,6 @@ def test_a_store_at_0003_upgrades_in_place_keeping_its_synthetic_pairs(db_url: s
     assert "synthetic_positives" not in inspect(engine).get_table_names()
     engine.dispose()
     with Store(db_url) as store:
-        assert current_revision(store.engine) == "0004_synthetic_positives"
+        assert current_revision(store.engine) == head_revision()  # 0004 and every later one
         assert store.queries(source="synthetic") == {"syn-ict-old": QUESTION}
         assert store.to_dataset().positive_texts == {} and _rows(store) == 0

@@ -15,25 +15,47 @@ from rich.console import Console
 from flywheel.datasets.artifact import DatasetKind, load_dataset
 from flywheel.datasets.export import ExportFormat, export_dataset
 from flywheel.datasets.hard_negatives import HardNegativeConfig, Sampling
+from flywheel.datasets.llm_labels import DEFAULT_MIN_RELEVANT, LLM_SOURCE, LLMLabels
 from flywheel.datasets.signals import LabelPolicy
-from flywheel.errors import ConfigError, DataFormatError
+from flywheel.errors import ConfigError, DataFormatError, UnknownComponentError
 from flywheel.models import DEFAULT_BASE_MODEL
 
 app = typer.Typer(help="Build and export training data.", no_args_is_help=True)
 out = Console()
 
 
-def _load_source(beir: Path | None, db: str | None, name: str):
-    """The dataset and its events: from a BEIR folder (no events) or the store."""
+def _label_sources(text: str | None) -> list[str] | None:
+    """``human,benchmark,llm`` -> the store's judgment sources to train on (None: all)."""
+    if text is None:
+        return None
+    from flywheel.store import JudgmentSource
+
+    known = [str(s) for s in JudgmentSource]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise ConfigError(f"--label-sources names no source; give some of: {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise UnknownComponentError("label source", name, known)
+    return names
+
+
+def _load_source(
+    beir: Path | None, db: str | None, name: str, sources: list[str] | None, llm_min_grade: int
+):
+    """The dataset, its events and its LLM labels: from a BEIR folder (no events, no LLM
+    labels) or the store (judgments of ``sources`` only; LLM grades as :class:`LLMLabels`)."""
     if beir is not None:
         from flywheel.data.beir import load_beir
 
-        return load_beir(beir), []
+        return load_beir(beir), [], None
     from flywheel.settings import db_url
-    from flywheel.store import Store
+    from flywheel.store import JudgmentSource, Store
 
+    judged = [str(s) for s in (sources or JudgmentSource) if str(s) != LLM_SOURCE]
     with Store(db_url(db)) as store:
-        return store.to_dataset(name), store.events()
+        llm = LLMLabels.from_store(store, sources=sources, min_relevant=llm_min_grade)
+        return store.to_dataset(name, sources=judged), store.events(), llm
 
 
 def _read_run(path: Path) -> dict[str, dict[str, float]]:
@@ -89,15 +111,36 @@ def build(
         str | None, typer.Option(help="--engine ray: a cluster address (default: local Ray).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="--engine ray: actors.")] = None,
+    label_sources: Annotated[
+        str | None,
+        typer.Option(
+            help="Store judgments to train on, comma-separated (default: all of human,"
+            "benchmark,llm,derived); leave out llm to train without LLM labels.",
+            show_default=False,
+        ),
+    ] = None,
+    llm_min_grade: Annotated[
+        int,
+        typer.Option(help="LLM grade that makes a positive (TREC: 2; a 1 is 'related')."),
+    ] = DEFAULT_MIN_RELEVANT,
 ) -> None:
-    """Build a training set and write it with manifest.json and a card."""
+    """Build a training set and write it with manifest.json and a card.
+
+    From the store, LLM grades (flywheel judge run) count below human and benchmark labels: a
+    grade >= --llm-min-grade is a positive, a lower one above 0 is never used as a negative."""
     from flywheel.datasets.build import BuildOptions, build_dataset
     from flywheel.scale.encode import corpus_encoder
     from flywheel.scale.engine import Engine, RayOptions, parse_engine
 
     if beir is not None and db is not None:
         raise ConfigError("pass either --beir or --db, not both")
-    dataset, logged = _load_source(beir, db, name)
+    if beir is not None and label_sources is not None:
+        raise ConfigError(
+            "--label-sources picks judgments in the store; a BEIR folder's qrels are all "
+            "benchmark labels (drop --label-sources, or ingest the folder and use --db)"
+        )
+    sources = _label_sources(label_sources)
+    dataset, logged, llm = _load_source(beir, db, name, sources, llm_min_grade)
     config = HardNegativeConfig(
         range_min=range_min, range_max=range_max, num_negatives=num_negatives,
         sampling=sampling, relative_margin=relative_margin if relative_margin >= 0 else None,
@@ -106,6 +149,7 @@ def build(
     options = BuildOptions(
         split=split, eval_split=eval_split, dev_fraction=dev_fraction, seed=seed, force=force,
         mine=mine, model=model, drop_leaked=drop_leaked,
+        notes=[f"judgments from label sources: {', '.join(sources)}"] if sources else [],
     )  # fmt: skip
     policy = LabelPolicy(long_dwell_ms=long_dwell_ms, short_dwell_ms=short_dwell_ms)
     encode = None
@@ -115,11 +159,19 @@ def build(
     path = build_dataset(
         dataset, output, kind=kind, options=options, config=config,
         events=logged if events else None, policy=policy,
-        run=_read_run(run) if run is not None else None, encode=encode,
+        run=_read_run(run) if run is not None else None, encode=encode, llm_labels=llm,
     )  # fmt: skip
     saved = load_dataset(path)
     sizes = ", ".join(f"{s}: {len(r):,}" for s, r in saved.splits.items())
     out.print(f"wrote {kind} to {path} ({sizes} rows; columns {', '.join(saved.columns)})")
+    used = saved.card.llm_labels if saved.card is not None else None
+    if used:
+        out.print(
+            f"LLM labels (source llm) on {used['queries']} training queries: "
+            f"{used['positives']} positives (grade >= {used['min_relevant']}), "
+            f"{used['related_kept_out_of_negatives']} related kept out of the negatives, "
+            f"{used['not_relevant']} not relevant"
+        )
     out.print(f"next: flywheel dataset export {path} --format st --out {path}-st")
 
 

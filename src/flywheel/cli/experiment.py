@@ -69,6 +69,17 @@ def run(
             show_default=False,
         ),
     ] = None,
+    llm_min_grade: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=5,
+            help="With filled labels: the lowest LLM grade that counts as relevant (lower "
+            "grades fill as not relevant); sets the spec's llm_min_grade (default 2, as in "
+            "flywheel dataset build).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Validate SPEC, run every variant, compare against the baseline, judge and store the run."""
     from flywheel.evaluation.experiment import run_experiment
@@ -84,6 +95,8 @@ def run(
                 f"--fill-unjudged: unknown label source '{fill_unjudged}'; use one of: {known}"
             ) from None
         parsed = parsed.model_copy(update={"fill_unjudged": fill})
+    if llm_min_grade is not None:
+        parsed = parsed.model_copy(update={"llm_min_grade": llm_min_grade})
     store = open_store(db) if save or parsed.fill_unjudged else None
     result = run_experiment(parsed, store=store, save=save)
     _print_result(result)

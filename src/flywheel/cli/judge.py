@@ -21,6 +21,7 @@ from flywheel.cli._hosted import (
     hosted_client,
     record_usage,
 )
+from flywheel.errors import ConfigError
 
 app = typer.Typer(
     help="Grade (query, passage) pairs with an LLM; measure agreement.", no_args_is_help=True
@@ -84,14 +85,19 @@ def run(
     finally:
         record_usage(store, "judge", client, started, source=source, pairs=len(pairs))
     written = store_judgments(store, result)
-    console.print(result.summary() + f"; {written} grades stored as source 'llm'")
+    console.print(
+        result.summary() + f"; {written} grades stored as source 'llm' (scale 0-{result.scale})"
+    )
     reasons: dict[str, int] = {}
     for _, reason in result.rejected:
         key = reason.split(":")[0]
         reasons[key] = reasons.get(key, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  rejected: {count} x {reason}")
-    console.print("next: flywheel judge agreement  (where people graded the same pairs)")
+    console.print(
+        "next: flywheel judge agreement  (where people graded the same pairs); "
+        "flywheel dataset build uses them (grade >= 2 is a positive)"
+    )
 
 
 @app.command("agreement")
@@ -100,7 +106,13 @@ def agreement(
     weights: Annotated[str, typer.Option(help="Kappa weights: quadratic, linear or none.")] = (
         "quadratic"
     ),
-    scale: Annotated[int, typer.Option(help="The grading scale used (3 or 5).")] = 3,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="The grading scale used (3 or 5); default: the one stored with the grades.",
+            show_default=False,
+        ),
+    ] = None,
     system: Annotated[
         list[str] | None,
         typer.Option(help="Retriever spec to rank (repeat, >= 3) for Kendall's tau."),
@@ -114,6 +126,13 @@ def agreement(
     store = open_store(db)
     human = store.qrels(split=split, sources=["human", "benchmark"])
     llm = store.qrels(sources=["llm"])
+    if scale is None:
+        recorded = {r.scale for r in store.judgments(sources=["llm"]) if r.scale is not None}
+        if len(recorded) > 1:
+            raise ConfigError(
+                f"the stored LLM grades are on several scales ({sorted(recorded)}); pass --scale"
+            )
+        scale = recorded.pop() if recorded else 3
     result = label_agreement(
         human, llm, weights=None if weights == "none" else weights, scale=scale
     )

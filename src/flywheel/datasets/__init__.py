@@ -15,6 +15,7 @@ from flywheel.datasets.hard_negatives import (
     mine_from_run,
     mine_hard_negatives,
 )
+from flywheel.datasets.llm_labels import LLMGrade, LLMLabels
 from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.signals import EventLabels, LabelPolicy, Signal, labels_from_events
 from flywheel.datasets.splits import LeakageReport, QuerySplit, check_leakage, split_queries
@@ -27,6 +28,8 @@ __all__ = [
     "EventLabels",
     "ExportFormat",
     "HardNegativeConfig",
+    "LLMGrade",
+    "LLMLabels",
     "LabelPolicy",
     "LeakageReport",
     "MinedNegatives",

@@ -1,7 +1,8 @@
 """The selection step of hard-negative mining, on matrices, shared by dense and run mining.
 
 One row per (query, positive) example, one column per retrieved candidate in score order.
-Every filter is a whole-matrix NumPy mask, applied in this order: drop known positives, cut
+Every filter is a whole-matrix NumPy mask, applied in this order: drop known positives (and
+excluded candidates: judged neither positive nor negative, an LLM judge's "related"), cut
 the rank window, margins against the positive, ``max_score``, the score band, the
 cross-encoder threshold; then sample. Only random sampling loops over rows. Keeping the
 Python per-candidate work at zero is what makes mining cheap enough to rerun per experiment.
@@ -46,6 +47,7 @@ class MiningStats:
     examples: int = 0
     candidates_considered: int = 0
     dropped_positive: int = 0
+    dropped_excluded: int = 0  # judged neither positive nor negative (an LLM's "related")
     dropped_margin: int = 0
     dropped_max_score: int = 0
     dropped_band: int = 0
@@ -79,6 +81,7 @@ class CandidateMatrix:
     cand: np.ndarray  # (n, k) int64
     scores: np.ndarray  # (n, k) float
     is_positive: np.ndarray  # (n, k) bool: a known positive of the row's query
+    is_excluded: np.ndarray | None = None  # (n, k) bool: never a negative of the row's query
 
 
 def _rng(seed: int, qid: str, positive_id: str) -> np.random.Generator:
@@ -108,7 +111,11 @@ def select(
         return []
     valid = m.cand >= 0
     stats.dropped_positive += int((valid & m.is_positive).sum())
-    others = valid & ~m.is_positive
+    blocked = m.is_positive
+    if m.is_excluded is not None:
+        stats.dropped_excluded += int((valid & m.is_excluded & ~m.is_positive).sum())
+        blocked = blocked | m.is_excluded
+    others = valid & ~blocked
     rank = np.cumsum(others, axis=1) - 1
     keep = others & (rank >= config.range_min) & (rank < config.range_max)
     stats.candidates_considered += int(keep.sum())

@@ -1,9 +1,11 @@
 """One call from a retrieval dataset (and its event log) to a saved, carded training set.
 
 The order of steps is the point: labels from events join the judgments, the evaluation
-queries are checked for leakage *before* anything is mined, queries are split into train and
-dev by near-duplicate group, negatives are mined once for all training queries (the corpus is
-encoded once, through the retrieval engine's on-disk cache), and the card records every step.
+queries are checked for leakage *before* anything is mined, LLM grades take charge of their
+training pairs (:mod:`flywheel.datasets.llm_labels`: a grade >= 2 is a positive, a 1 is kept
+out of the negatives), queries are split into train and dev by near-duplicate group, negatives
+are mined once for all training queries (the corpus is encoded once, through the retrieval
+engine's on-disk cache), and the card records every step.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from flywheel.datasets.hard_negatives import (
     mine_from_run,
     mine_hard_negatives,
 )
+from flywheel.datasets.llm_labels import LLMLabels
 from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.signals import EventLabels, LabelPolicy, labels_from_events
 from flywheel.datasets.splits import check_leakage, split_queries
@@ -82,6 +85,25 @@ def _merge_qrels(judged: Qrels, extra: Qrels) -> Qrels:
     return merged
 
 
+def _llm_pairs(llm: LLMLabels | None, queries: Queries, texts: dict[str, str]) -> int:
+    """How many (anchor, positive) rows an LLM grade made (the card's ``llm`` count)."""
+    if llm is None:
+        return 0
+    relevant = llm.relevant()
+    return sum(1 for qid in queries for doc_id in relevant.get(qid, {}) if doc_id in texts)
+
+
+def _llm_triplets(llm: LLMLabels | None, mined: MinedNegatives | None, wanted: int) -> int:
+    """How many triplet rows have a positive an LLM grade made (the card's ``llm+mined``)."""
+    if llm is None or mined is None:
+        return 0
+    return sum(
+        1
+        for e in mined.examples
+        if len(e.negative_ids) >= wanted and llm.is_relevant(e.qid, e.positive_id)
+    )
+
+
 def _subset(mined: MinedNegatives, qids: set[str]) -> MinedNegatives:
     examples = [e for e in mined.examples if e.qid in qids]
     return MinedNegatives(examples, mined.config, mined.stats, mined.source, mined.metadata)
@@ -96,15 +118,17 @@ def _mine(
     run: Run | None,
     encode: EncodeFn,
     model: str,
+    exclude: dict[str, set[str]] | None = None,
 ) -> MinedNegatives:
     if run is not None:
-        return mine_from_run(queries, qrels, run, config=config, texts=texts)
+        return mine_from_run(queries, qrels, run, config=config, texts=texts, exclude=exclude)
     qids = [qid for qid in queries if any(g > 0 for g in qrels.get(qid, {}).values())]
     doc_ids = list(texts)
     q_emb, d_emb = encode([queries[q] for q in qids], doc_ids, [texts[d] for d in doc_ids])
     return mine_hard_negatives(
         {q: queries[q] for q in qids}, qrels, texts, query_embeddings=q_emb,
         doc_embeddings=d_emb, doc_ids=doc_ids, config=config, query_ids=qids, model_name=model,
+        exclude=exclude,
     )  # fmt: skip
 
 
@@ -119,13 +143,18 @@ def build_dataset(
     policy: LabelPolicy | None = None,
     run: Run | None = None,
     encode: EncodeFn | None = None,
+    llm_labels: LLMLabels | None = None,
 ) -> Path:
     """Build triplets, pairs or graded pairs from ``dataset``'s ``options.split`` and save them.
 
     Event labels (grade >= ``options.event_min_grade``) add positives for logged queries that
-    are not evaluation queries. A pair in ``dataset.positive_texts`` (a synthetic question from
-    the store) trains against that text, not the whole document: an ICT question is cut from
-    its document, so the document would teach copying. Raises
+    are not evaluation queries. ``llm_labels`` (:meth:`LLMLabels.from_store`: pairs whose
+    resolved grade is an LLM's) decide their training pairs: grade >= ``min_relevant`` is a
+    positive, a lower grade above 0 is never mined as a negative, 0 leaves the document
+    eligible; graded pairs carry them as source ``llm``; the card counts them. A pair in
+    ``dataset.positive_texts`` (a synthetic question from the store) trains against that text,
+    not the whole document: an ICT question is cut from its document, so the document would
+    teach copying. Raises
     :class:`~flywheel.errors.LeakageError` when training queries overlap ``options.eval_split``
     unless ``options.force``.
     """
@@ -158,6 +187,16 @@ def build_dataset(
                 "dropped %d training queries that overlap the evaluation queries",
                 len(report.leaked_qids),
             )
+    llm: LLMLabels | None = None
+    exclude: dict[str, set[str]] | None = None
+    if llm_labels is not None and len(llm_labels):
+        llm = llm_labels.for_queries(q for q in queries if q not in eval_queries)
+        qrels = llm.apply(qrels)  # LLM positives join; an LLM's 1 or 0 is no positive
+        judged = {  # graded rows take these pairs' grades from the LLM
+            qid: {d: g for d, g in docs.items() if d not in llm.grades.get(qid, {})}
+            for qid, docs in judged.items()
+        }
+        exclude = llm.related()
     split = split_queries(
         queries, dev_fraction=options.dev_fraction, seed=options.seed,
         near_duplicate_threshold=options.near_duplicate_threshold,
@@ -175,6 +214,7 @@ def build_dataset(
         mined = _mine(
             queries, qrels, texts, config, run=run,
             encode=encode or embedder_encode(options.model), model=options.model,
+            exclude=exclude,
         )  # fmt: skip
     parts = {"train": split.train_qids, "dev": split.dev_qids}
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -185,7 +225,10 @@ def build_dataset(
         part_queries = {qid: queries[qid] for qid in qids}
         if kind == DatasetKind.PAIRS:
             rows[part] = build_pairs(part_queries, qrels, texts, positive_texts=positives)
-            sources["judged"] += len(rows[part])
+            from_llm = _llm_pairs(llm, part_queries, texts)
+            sources["judged"] += len(rows[part]) - from_llm
+            if from_llm:
+                sources["llm"] += from_llm
         elif kind == DatasetKind.TRIPLETS:
             subset = _subset(mined, set(qids)) if mined is not None else None
             rows[part] = (
@@ -199,11 +242,15 @@ def build_dataset(
                 if subset is not None
                 else []
             )
-            sources["judged+mined"] += len(rows[part])
+            from_llm = _llm_triplets(llm, subset, config.num_negatives)
+            sources["judged+mined"] += len(rows[part]) - from_llm
+            if from_llm:
+                sources["llm+mined"] += from_llm
         else:
             rows[part] = build_graded_pairs(
-                part_queries, judged, texts, mined=mined, labels=labels, positive_texts=positives
-            )
+                part_queries, judged, texts, mined=mined, labels=labels, positive_texts=positives,
+                llm=llm.training_grades() if llm is not None else None,
+            )  # fmt: skip
             sources.update(row["source"] for row in rows[part])
     card = DatasetCard(
         name=options.name or f"{dataset.name}-{kind}",
@@ -212,6 +259,7 @@ def build_dataset(
         mining=mined.to_dict() if mined else None,
         label_policy=(policy or LabelPolicy()).to_dict() if labels else None,
         event_labels=labels.to_dict() if labels else None,
+        llm_labels=llm.to_dict() if llm is not None else None,
         split=split.to_dict(),
         leakage=leakage,
         difficulty=difficulty_histogram(mined.difficulty()) if mined else None,
@@ -229,6 +277,14 @@ def build_dataset(
         "queries": len(queries),
         "events": len(events or []),
         "positive_texts": len(positives),
+        "llm_labels": len(llm) if llm is not None else 0,
+        "llm_labels_hash": text_hash(
+            "\n".join(
+                f"{q}\t{d}\t{label.grade}/{label.scale}"
+                for q, docs in sorted((llm.grades if llm is not None else {}).items())
+                for d, label in sorted(docs.items())
+            )
+        ),
         "positive_texts_hash": text_hash(
             "\n".join(
                 f"{q}\t{d}\t{t}"
@@ -242,6 +298,7 @@ def build_dataset(
         "options": {k: v for k, v in vars(options).items() if k != "notes"},
         "mining": config.to_dict() if mined else None,
         "label_policy": card.label_policy,
+        "llm_min_relevant": llm.min_relevant if llm is not None else None,
     }
     return save_dataset(
         rows, out, kind=kind, card=card, config=recorded, inputs=inputs, seed=options.seed

@@ -1,9 +1,10 @@
 """Dataset cards: what a training set holds, where its labels came from and how hard it is.
 
 A card is written beside the data as ``card.json`` (for tools) and ``card.md`` (for people).
-It records source counts per signal, the mining settings and what they dropped, split sizes,
-the leakage check, a histogram of negative difficulty (negative score / positive score: near 1
-is hard, and suspicious) and, where other judgments exist, an estimated false-negative rate.
+It records source counts per signal (how many labels came from an LLM judge), the mining
+settings and what they dropped, split sizes, the leakage check, a histogram of negative
+difficulty (negative score / positive score: near 1 is hard, and suspicious) and, where other
+judgments exist, an estimated false-negative rate.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class DatasetCard:
     mining: dict[str, Any] | None = None
     label_policy: dict[str, Any] | None = None
     event_labels: dict[str, Any] | None = None
+    llm_labels: dict[str, Any] | None = None
     split: dict[str, Any] | None = None
     leakage: dict[str, Any] | None = None
     difficulty: list[dict[str, float]] | None = None
@@ -150,6 +152,19 @@ class DatasetCard:
         if self.event_labels:
             lines += ["", "## Labels from events", ""]
             lines += [f"- {k}: {v}" for k, v in self.event_labels.items()]
+        if self.llm_labels:
+            llm = self.llm_labels
+            lines += [
+                "",
+                "## Labels from an LLM judge",
+                "",
+                f"{llm['pairs']:,} (query, document) pairs of {llm['queries']:,} training queries "
+                f"take their label from an LLM (label source llm): {llm['positives']:,} positives "
+                f"(grade >= {llm['min_relevant']}), {llm['related_kept_out_of_negatives']:,} "
+                f"related (never used as negatives), {llm['not_relevant']:,} not relevant.",
+                "",
+                "Grades: " + ", ".join(f"{g}: {n:,}" for g, n in llm["by_grade"].items()),
+            ]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"

@@ -3,8 +3,10 @@
 Sources, most trusted first; a pair takes its grade from the first source that knows it:
 
 1. judgments (``qrels``) - rescaled to 0-5 (binary qrels: relevant -> 5, judged not -> 0);
-2. labels from logged events (:func:`flywheel.datasets.signals.labels_from_events`);
-3. mined negatives - grade 0 (``mined_grade``).
+2. LLM grades (``llm``, already on 0-5: :meth:`flywheel.datasets.llm_labels.LLMLabels.
+   training_grades`), source ``llm``;
+3. labels from logged events (:func:`flywheel.datasets.signals.labels_from_events`);
+4. mined negatives - grade 0 (``mined_grade``).
 
 Columns: ``query, passage, score, grade, source``. ``score = grade / 5`` in [0, 1] is the label
 column ``CrossEncoderTrainer`` reads (with ``BinaryCrossEntropyLoss``); ``grade`` (int 0-5)
@@ -48,13 +50,15 @@ def build_graded_pairs(
     judged_scale: int | None = None,
     mined_grade: int = 0,
     positive_texts: Mapping[str, Mapping[str, str]] | None = None,
+    llm: Qrels | None = None,
 ) -> list[dict]:
     """Rows ``{query, passage, score, grade, source}``, one per (query, passage).
 
     Input: queries and judgments of one split, document texts, optionally mined negatives and
-    events (or precomputed ``labels``). ``judged_scale`` is the top grade of ``qrels`` (default:
-    the largest grade present). Pairs whose query or passage text is unknown are skipped and
-    counted in the log; only queries in ``queries`` produce rows, so a split stays a split.
+    events (or precomputed ``labels``), LLM grades on 0-5 (``llm``). ``judged_scale`` is the top
+    grade of ``qrels`` (default: the largest grade present). Pairs whose query or passage text
+    is unknown are skipped and counted in the log; only queries in ``queries`` produce rows, so
+    a split stays a split.
     ``positive_texts`` (``{qid: {doc_id: text}}``) replaces a document's text for one query:
     a synthetic question's masked passage (``RetrievalDataset.positive_texts``).
     """
@@ -69,6 +73,10 @@ def build_graded_pairs(
     for qid in queries:
         for doc_id, grade in qrels.get(qid, {}).items():
             grades[(qid, doc_id)] = (rescale_grade(grade, scale), "judged")
+    for qid, docs in (llm or {}).items():
+        if qid in queries:
+            for doc_id, grade in docs.items():
+                grades.setdefault((qid, doc_id), (grade, "llm"))
     if labels is not None:
         for (qid, doc_id), label in labels.labels.items():
             if qid in queries and label.grade is not None:

@@ -13,15 +13,20 @@ Two entry points share one selection routine:
   embeddings are reused across mining runs).
 - :func:`mine_from_run` - mining from any retriever's run (BM25, hybrid, a production log).
 
-The rank window is applied to the candidate list *after* removing known positives and *before*
-the margin filters: ``range_min=10`` always skips the ten best non-positive candidates, and the
-filters can only thin the window. (sentence-transformers applies its window after filtering.)
+Both take ``exclude`` (``{qid: doc_ids}``): documents judged neither positive nor negative for a
+query - an LLM judge's "related but does not answer" - which leave the candidate list like
+positives do, so a likely false negative is never chosen.
+
+The rank window is applied to the candidate list *after* removing known positives (and excluded
+documents) and *before* the margin filters: ``range_min=10`` always skips the ten best
+non-positive candidates, and the filters can only thin the window. (sentence-transformers
+applies its window after filtering.)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -206,6 +211,13 @@ def _positives(qrels: Qrels, qid: str) -> list[str]:
     return [doc_id for doc_id, grade in qrels.get(qid, {}).items() if grade > 0]
 
 
+def _excluded(exclude: Mapping[str, Iterable[str]] | None, qid: str, positives: list[str]) -> set:
+    """Documents of ``qid`` to keep out of the candidates that are not positives already."""
+    if not exclude:
+        return set()
+    return set(exclude.get(qid, ())) - set(positives)
+
+
 def _load_cross_encoder(name: str) -> PairScorer:
     try:
         from sentence_transformers import CrossEncoder
@@ -260,15 +272,17 @@ def mine_hard_negatives(
     query_ids: Sequence[str] | None = None,
     cross_encoder: PairScorer | None = None,
     model_name: str = "",
+    exclude: Mapping[str, Iterable[str]] | None = None,
 ) -> MinedNegatives:
     """Dense mining over embeddings the caller computed once (normalised, so dot = cosine).
 
     ``query_embeddings`` rows follow ``query_ids`` (default: ``list(queries)``);
     ``doc_embeddings`` rows follow ``doc_ids``. Only queries with at least one judged positive
     present in ``doc_ids`` are mined. ``texts`` is needed only for cross-encoder filtering.
+    ``exclude`` (``{qid: doc_ids}``) names documents that must never be a query's negative.
     One exact FAISS inner-product search (``faiss.knn``, no copy of the matrix) serves all
-    queries, with ``k = range_max + the most positives any query has``. Returns
-    :class:`MinedNegatives`; rows via :func:`build_triplets`.
+    queries, with ``k = range_max + the most positives and excluded documents any query has``.
+    Returns :class:`MinedNegatives`; rows via :func:`build_triplets`.
     """
     try:
         import faiss
@@ -289,6 +303,7 @@ def mine_hard_negatives(
     source = f"dense:{model_name}" if model_name else "dense"
 
     todo: list[tuple[str, list[int]]] = []
+    blocked: list[list[int]] = []  # per todo query: excluded documents' rows
     for qid in queries:
         positives = _positives(qrels, qid)
         present = [doc_index[p] for p in positives if p in doc_index]
@@ -298,12 +313,16 @@ def mine_hard_negatives(
         if qid not in row_of:
             raise ConfigError(f"query '{qid}' has no embedding row; include it in query_ids")
         todo.append((qid, present))
+        blocked.append(
+            sorted(doc_index[d] for d in _excluded(exclude, qid, positives) if d in doc_index)
+        )
     if not todo:
         return MinedNegatives([], config, stats, source=source)
 
     docs = np.ascontiguousarray(doc_embeddings, dtype=np.float32)
     qmat = np.ascontiguousarray(query_embeddings[[row_of[q] for q, _ in todo]], dtype=np.float32)
-    k = min(config.range_max + max(len(p) for _, p in todo), len(doc_ids))
+    widest = max(len(p) + len(b) for (_, p), b in zip(todo, blocked, strict=True))
+    k = min(config.range_max + widest, len(doc_ids))
     # exact inner product straight off the caller's matrix: an IndexFlatIP would copy it, per
     # call (Ray mining calls this once per batch of queries on a shared corpus matrix)
     scores, indices = faiss.knn(qmat, docs, k, metric=faiss.METRIC_INNER_PRODUCT)
@@ -316,6 +335,10 @@ def mine_hard_negatives(
     n_docs = len(doc_ids)
     own = np.unique(np.repeat(np.arange(len(todo)), sizes) * n_docs + pos_rows)
     is_positive = np.isin(query_row[:, None] * n_docs + cand, own)
+    is_excluded = None
+    if any(blocked):
+        banned = np.array([i * n_docs + d for i, b in enumerate(blocked) for d in b], np.int64)
+        is_excluded = np.isin(query_row[:, None] * n_docs + cand, banned) & (cand >= 0)
     pos_scores = np.einsum("ij,ij->i", qmat[query_row], docs[pos_rows]).astype(np.float64)
     qids = [qid for qid, p in todo for _ in p]
     matrix = CandidateMatrix(
@@ -327,6 +350,7 @@ def mine_hard_negatives(
         cand=cand,
         scores=scores[query_row],
         is_positive=is_positive,
+        is_excluded=is_excluded,
     )
     examples = _finish(matrix, config, stats, queries, texts, cross_encoder)
     return MinedNegatives(examples, config, stats, source=source)
@@ -342,17 +366,20 @@ def mine_from_run(
     texts: Mapping[str, str] | None = None,
     cross_encoder: PairScorer | None = None,
     source: str = "run",
+    exclude: Mapping[str, Iterable[str]] | None = None,
 ) -> MinedNegatives:
     """Mine from any retriever's ranked run ``{qid: {doc_id: score}}`` (BM25, hybrid, logs).
 
     A positive's score comes from the run when it was retrieved, else from
     ``positive_scores[qid][doc_id]``; when neither knows it, positive-aware filters are skipped
-    for that row and ``stats.positive_score_unknown`` counts it.
+    for that row and ``stats.positive_score_unknown`` counts it. ``exclude``
+    (``{qid: doc_ids}``) names documents that must never be a query's negative.
     """
     config = config or HardNegativeConfig()
     stats = MiningStats()
     vocab: dict[str, int] = {}
     rows: list[tuple[str, str, float, list[int], list[float], set[str]]] = []
+    banned: dict[str, set[str]] = {}
     for qid in queries:
         positives = _positives(qrels, qid)
         if not positives:
@@ -360,8 +387,9 @@ def mine_from_run(
         if qid not in run:
             stats.queries_without_run += 1
             continue
+        banned[qid] = _excluded(exclude, qid, positives)
         ranked = sorted(run[qid].items(), key=lambda item: (-item[1], item[0]))
-        ranked = ranked[: config.range_max + len(positives)]
+        ranked = ranked[: config.range_max + len(positives) + len(banned[qid])]
         ids = [vocab.setdefault(doc_id, len(vocab)) for doc_id, _ in ranked]
         values = [float(score) for _, score in ranked]
         for p in positives:
@@ -385,6 +413,11 @@ def mine_from_run(
         [i * v + vocab[p] for i, r in enumerate(rows) for p in r[5] if p in vocab], dtype=np.int64
     )
     is_positive = np.isin(np.arange(len(rows))[:, None] * v + cand, own) & (cand >= 0)
+    is_excluded = None
+    if any(banned.values()):
+        off = [i * v + vocab[d] for i, r in enumerate(rows) for d in banned[r[0]] if d in vocab]
+        is_excluded = np.isin(np.arange(len(rows))[:, None] * v + cand, np.array(off, np.int64))
+        is_excluded &= cand >= 0
     qids = [r[0] for r in rows]
     pos_scores = np.array([r[2] for r in rows], dtype=np.float64)
     matrix = CandidateMatrix(
@@ -396,6 +429,7 @@ def mine_from_run(
         cand=cand,
         scores=scores,
         is_positive=is_positive,
+        is_excluded=is_excluded,
     )
     examples = _finish(matrix, config, stats, queries, texts, cross_encoder)
     return MinedNegatives(examples, config, stats, source=source)

@@ -7,7 +7,8 @@ verdict per variant is ``criterion met`` (gain reached with ``p <= max_p_value``
 scores and timings.
 
 With ``fill_unjudged`` in the spec, the verdict is taken on the dataset's qrels filled with
-stored LLM grades (the spec chose that before the run); the human-only comparison is kept in
+stored LLM grades (the spec chose that before the run; ``llm_min_grade`` says which LLM grades
+count as relevant, as in training data); the human-only comparison is kept in
 ``human_comparison`` and every rendering prints both and :meth:`LabelFill.note`.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Qrels, Queries, Run
+from flywheel.datasets.llm_labels import LLMLabels
 from flywheel.evaluation.compare import Comparison, compare
 from flywheel.evaluation.cost import measure as measure_cost
 from flywheel.evaluation.evaluate import evaluate
@@ -368,7 +370,7 @@ def _opened(store: Any) -> Iterator[Any]:
 
 def _fill_grades(
     spec: ExperimentSpec, qrels: Qrels, store: Any, folder: Path, source: str
-) -> Qrels:
+) -> LLMLabels:
     """The stored grades that may fill holes; fails (with the commands to fix it) if none."""
     fix = (
         f"grade retrieved pairs into that store first: flywheel ingest beir {folder} then "
@@ -376,7 +378,14 @@ def _fill_grades(
         "fill_unjudged from the spec"
     )
     with _opened(store) as handle:
-        return stored_grades(handle, qrels, source=source, where=spec.source or "<spec>", fix=fix)
+        return stored_grades(
+            handle,
+            qrels,
+            source=source,
+            min_relevant=spec.llm_min_grade,
+            where=spec.source or "<spec>",
+            fix=fix,
+        )
 
 
 def _save(result: ExperimentResult, store: Any) -> str:

@@ -27,7 +27,8 @@ retrievers, models, the dataset and split, the baseline. Errors name the spec fi
 Add ``fill_unjudged = "llm"`` to score every variant on the dataset's qrels plus the store's LLM
 grades (label source ``llm``, from ``flywheel judge run``) for retrieved pairs no person judged;
 the human-only figures are kept too, and every report says how many pairs were filled (see
-:mod:`flywheel.evaluation.label_fill`).
+:mod:`flywheel.evaluation.label_fill`). ``llm_min_grade`` (default 2, as in training data) is
+the lowest LLM grade that fills a hole as relevant; a lower one fills it as not relevant.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flywheel.datasets.llm_labels import DEFAULT_MIN_RELEVANT
 from flywheel.errors import ConfigError, FlywheelError
 from flywheel.evaluation.metrics import resolve_metric
 from flywheel.evaluation.significance import SignificanceTest
@@ -132,6 +134,8 @@ class ExperimentSpec(_Strict):
     latency_queries: int = Field(20, ge=0)  # queries timed one by one for latency p50/p95
     # score on qrels + this source's stored grades for retrieved unjudged pairs (None: human only)
     fill_unjudged: UnjudgedFill | None = None
+    # with fill_unjudged: the lowest LLM grade that fills a hole as relevant (training's default)
+    llm_min_grade: int = Field(DEFAULT_MIN_RELEVANT, ge=1, le=5)
     source: str | None = None
 
     def all_metrics(self) -> list[str]:

@@ -5,8 +5,10 @@ Pairs come from the store (:func:`pairs_from_store`): what users were shown (``l
 false negatives before they poison training). :func:`judge_pairs` renders the rubric, sends it
 through a :class:`~flywheel.hosted.client.HostedClient` (cached, retried, budgeted), and parses
 every reply; a reply without a usable grade is rejected with its reason, never guessed.
-:func:`store_judgments` writes the grades with source ``llm``: the store ranks them below human
-and benchmark labels (human > benchmark > llm > derived), so they never override a person.
+:func:`store_judgments` writes the grades with source ``llm`` and the scale they were given on
+(3 or 5): the store ranks them below human and benchmark labels (human > benchmark > llm >
+derived), so they never override a person. What they do to training data (an LLM's 1, "related
+but does not answer", is not a positive) is in :mod:`flywheel.datasets.llm_labels`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from flywheel.errors import ConfigError
 from flywheel.hosted.client import HostedClient, Request, chat_request
 from flywheel.hosted.usage import Estimate
 from flywheel.judging.parse import parse_grade
-from flywheel.judging.rubric import load_template, render
+from flywheel.judging.rubric import SCALES, load_template, render
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class JudgeResult:
 def build_requests(
     pairs: Sequence[Pair], *, scale: int, template: str | Path | None, max_tokens: int
 ) -> list[Request]:
+    if scale not in SCALES:  # before any work, even with no pairs: the scale is stored
+        raise ConfigError(f"scale must be one of {SCALES} (0-3 as TREC, or 0-5), got {scale}")
     compiled = load_template(template)
     return [
         chat_request(
@@ -130,7 +134,10 @@ def judge_pairs(
 
 
 def store_judgments(store: Any, result: JudgeResult, *, split: str | None = None) -> int:
-    """Write the grades as source ``llm`` (replacing earlier LLM grades of the same pairs)."""
+    """Write the grades as source ``llm`` with their scale (``result.scale``), replacing earlier
+    LLM grades of the same pairs. Grades stay on the rubric's own scale: ``flywheel judge
+    agreement`` compares them with people's grades on that scale, and training maps them
+    (:mod:`flywheel.datasets.llm_labels`) using the recorded scale."""
     rows = [
         {
             "qid": pair.qid,
@@ -138,6 +145,7 @@ def store_judgments(store: Any, result: JudgeResult, *, split: str | None = None
             "grade": grade,
             "source": "llm",
             "split": split,
+            "scale": result.scale,
         }
         for pair, grade in result.grades
     ]

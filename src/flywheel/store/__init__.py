@@ -4,7 +4,7 @@ events and experiment runs, with a Python API that mirrors the ``flywheel`` comm
 from flywheel.store.chunks import ChunkReport
 from flywheel.store.importers import IngestReport
 from flywheel.store.ingest import RecordKind
-from flywheel.store.qrels import UNSPLIT, QrelsLevel
+from flywheel.store.qrels import UNSPLIT, QrelsLevel, ResolvedGrade
 from flywheel.store.records import ExperimentRunRecord, JudgmentRecord, QueryRecord
 from flywheel.store.schema import SOURCE_PRECEDENCE, JudgmentSource, QuerySource
 from flywheel.store.status import STAGES, StoreStatus
@@ -23,6 +23,7 @@ __all__ = [
     "QueryRecord",
     "QuerySource",
     "RecordKind",
+    "ResolvedGrade",
     "Store",
     "StoreStatus",
 ]

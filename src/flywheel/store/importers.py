@@ -137,11 +137,13 @@ def _existing_judgments(conn: Connection, rows: list[dict]) -> dict[Hashable, tu
     j = schema.judgments
     found: dict[Hashable, tuple] = {}
     for batch in batches(sorted({row["qid"] for row in rows})):
-        query = select(j.c.qid, j.c.doc_id, j.c.chunk_id, j.c.source, j.c.grade, j.c.split)
-        for qid, doc_id, chunk_id, source, grade, split in conn.execute(
+        query = select(
+            j.c.qid, j.c.doc_id, j.c.chunk_id, j.c.source, j.c.grade, j.c.split, j.c.scale
+        )
+        for qid, doc_id, chunk_id, source, grade, split, scale in conn.execute(
             query.where(j.c.qid.in_(batch))
         ):
-            found[(qid, doc_id or chunk_id, source)] = (grade, split)
+            found[(qid, doc_id or chunk_id, source)] = (grade, split, scale)
     return found
 
 
@@ -185,7 +187,7 @@ KINDS: dict[str, _Kind] = {
     "judgments": _Kind(
         schema.judgments,
         _judgment_key,
-        lambda r: (r["grade"], r["split"]),
+        lambda r: (r["grade"], r["split"], r["scale"]),
         _existing_judgments,
         ("qid", "doc_id", "chunk_id", "source"),
     ),
@@ -299,7 +301,9 @@ def _update_rows(conn: Connection, kind: str, rows: list[dict]) -> None:
                 j.c.source == bindparam("k_source"),
                 func.coalesce(j.c.doc_id, j.c.chunk_id) == bindparam("k_target"),
             )
-            .values(grade=bindparam("k_grade"), split=bindparam("k_split"))
+            .values(
+                grade=bindparam("k_grade"), split=bindparam("k_split"), scale=bindparam("k_scale")
+            )
         )
         params = [
             {
@@ -308,6 +312,7 @@ def _update_rows(conn: Connection, kind: str, rows: list[dict]) -> None:
                 "k_target": r["doc_id"] or r["chunk_id"],
                 "k_grade": r["grade"],
                 "k_split": r["split"],
+                "k_scale": r["scale"],
             }
             for r in rows
         ]

@@ -15,6 +15,7 @@ over from another level, and among carried-over grades the highest wins.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import Connection, Select, and_, func, select
@@ -34,6 +35,19 @@ class QrelsLevel(StrEnum):
     CHUNK = "chunk"
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedGrade:
+    """The grade that counts for a pair, who gave it, and the scale it was given on.
+
+    ``scale`` is the top of the grading scale (3 for TREC's 0-3) where the judgment recorded
+    one (``flywheel judge`` does), else ``None``: the source's own convention.
+    """
+
+    grade: int
+    source: str
+    scale: int | None = None
+
+
 def _filtered(query: Select, split: str | None, sources: Iterable[str] | None) -> Select:
     if split == UNSPLIT:
         query = query.where(judgments.c.split.is_(None))
@@ -51,26 +65,57 @@ def _candidates(
     split: str | None,
     sources: Iterable[str] | None,
 ) -> Iterable[tuple[str, str, int, str, bool]]:
-    """(qid, target, grade, source, direct) for every judgment that speaks to a target."""
+    """(qid, target, grade, source, scale, direct) for every judgment that speaks to a target."""
     j, c = judgments, chunks
     sources = None if sources is None else list(sources)
     if level is QrelsLevel.DOCUMENT:
         target = func.coalesce(j.c.doc_id, c.c.doc_id)
-        query = select(j.c.qid, target, j.c.grade, j.c.source, j.c.doc_id.is_not(None)).select_from(
-            j.outerjoin(c, j.c.chunk_id == c.c.chunk_id)
-        )
+        query = select(
+            j.c.qid, target, j.c.grade, j.c.source, j.c.scale, j.c.doc_id.is_not(None)
+        ).select_from(j.outerjoin(c, j.c.chunk_id == c.c.chunk_id))
         yield from conn.execute(_filtered(query, split, sources))
         return
-    direct = select(j.c.qid, c.c.chunk_id, j.c.grade, j.c.source).select_from(
+    direct = select(j.c.qid, c.c.chunk_id, j.c.grade, j.c.source, j.c.scale).select_from(
         j.join(c, and_(j.c.chunk_id == c.c.chunk_id, c.c.strategy == strategy))
     )
-    for qid, target, grade, source in conn.execute(_filtered(direct, split, sources)):
-        yield qid, target, grade, source, True
-    carried = select(j.c.qid, c.c.chunk_id, j.c.grade, j.c.source).select_from(
+    for qid, target, grade, source, scale in conn.execute(_filtered(direct, split, sources)):
+        yield qid, target, grade, source, scale, True
+    carried = select(j.c.qid, c.c.chunk_id, j.c.grade, j.c.source, j.c.scale).select_from(
         j.join(c, and_(j.c.doc_id == c.c.doc_id, c.c.strategy == strategy))
     )
-    for qid, target, grade, source in conn.execute(_filtered(carried, split, sources)):
-        yield qid, target, grade, source, False
+    for qid, target, grade, source, scale in conn.execute(_filtered(carried, split, sources)):
+        yield qid, target, grade, source, scale, False
+
+
+def read_resolved(
+    conn: Connection,
+    *,
+    split: str | None = None,
+    sources: Iterable[str] | None = None,
+    level: str = QrelsLevel.DOCUMENT,
+    strategy: str | None = None,
+) -> dict[str, dict[str, ResolvedGrade]]:
+    """Like :func:`read_qrels`, keeping who gave each grade and on which scale."""
+    try:
+        level = QrelsLevel(level)
+    except ValueError:
+        raise ConfigError(f"unknown qrels level '{level}'; use 'document' or 'chunk'") from None
+    if level is QrelsLevel.CHUNK and not strategy:
+        raise ConfigError(
+            "level='chunk' needs a strategy; see `flywheel status` for the stored "
+            "chunk strategies, or run `flywheel chunk` first"
+        )
+    best: dict[tuple[str, str], tuple[tuple[int, int, int], ResolvedGrade]] = {}
+    candidates = _candidates(conn, level, strategy, split, sources)
+    for qid, target, grade, source, scale, direct in candidates:
+        rank = (_RANK.get(source, len(_RANK)), 0 if direct else 1, -grade)
+        pair = (qid, target)
+        if pair not in best or rank < best[pair][0]:
+            best[pair] = (rank, ResolvedGrade(grade, source, scale))
+    resolved: dict[str, dict[str, ResolvedGrade]] = {}
+    for (qid, target), (_, label) in sorted(best.items()):
+        resolved.setdefault(qid, {})[target] = label
+    return resolved
 
 
 def read_qrels(
@@ -85,22 +130,8 @@ def read_qrels(
 
     ``split=None`` reads every split; ``split="unsplit"`` the judgments stored without one.
     """
-    try:
-        level = QrelsLevel(level)
-    except ValueError:
-        raise ConfigError(f"unknown qrels level '{level}'; use 'document' or 'chunk'") from None
-    if level is QrelsLevel.CHUNK and not strategy:
-        raise ConfigError(
-            "level='chunk' needs a strategy; see `flywheel status` for the stored "
-            "chunk strategies, or run `flywheel chunk` first"
-        )
-    best: dict[tuple[str, str], tuple[tuple[int, int, int], int]] = {}
-    for qid, target, grade, source, direct in _candidates(conn, level, strategy, split, sources):
-        rank = (_RANK.get(source, len(_RANK)), 0 if direct else 1, -grade)
-        pair = (qid, target)
-        if pair not in best or rank < best[pair][0]:
-            best[pair] = (rank, grade)
-    qrels: Qrels = {}
-    for (qid, target), (_, grade) in sorted(best.items()):
-        qrels.setdefault(qid, {})[target] = grade
-    return qrels
+    resolved = read_resolved(conn, split=split, sources=sources, level=level, strategy=strategy)
+    return {
+        qid: {target: label.grade for target, label in targets.items()}
+        for qid, targets in resolved.items()
+    }

@@ -46,6 +46,7 @@ class JudgmentRecord:
     source: str
     split: str | None
     created_at: datetime
+    scale: int | None = None  # the top of the scale ``grade`` was given on; None: the source's
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,31 @@ def _grade(raw: Mapping[str, Any]) -> int:
     return int(number)
 
 
+def _scale(raw: Mapping[str, Any], grade: int) -> int | None:
+    """The optional top of the grading scale (``3`` for TREC's 0-3); the grade must fit it."""
+    value = raw.get("scale")
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isnan(number) or not number.is_integer() or not 1 <= number <= MAX_GRADE:
+        raise RecordError(
+            f"{value!r} is not a scale",
+            f"give the top grade of the scale the grade was given on (1-{MAX_GRADE}, e.g. 3 "
+            "for TREC's 0-3), or leave 'scale' out",
+            "scale",
+        )
+    if grade > number:
+        raise RecordError(
+            f"grade {grade} is above its scale 0-{int(number)}",
+            "fix the grade or the scale",
+            "grade",
+        )
+    return int(number)
+
+
 def parse_judgment(
     raw: Mapping[str, Any],
     *,
@@ -224,12 +250,14 @@ def parse_judgment(
             "needs exactly one target", "give either 'doc_id' or 'chunk_id' (not both)", "doc_id"
         )
     split = _pick(raw, ("split",)) or default_split
+    grade = _grade(raw)
     return {
         "qid": qid,
         "doc_id": None if doc_id is None else str(doc_id),
         "chunk_id": None if chunk_id is None else str(chunk_id),
-        "grade": _grade(raw),
+        "grade": grade,
         "source": _choice(_pick(raw, ("source",)) or default_source, JudgmentSource, "source"),
         "split": None if split is None else str(split),
         "created_at": created_at or datetime.now(UTC),
+        "scale": _scale(raw, grade),
     }

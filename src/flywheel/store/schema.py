@@ -101,6 +101,9 @@ judgments = Table(
     Column("source", String, nullable=False),
     Column("split", String, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the top of the scale the grade was given on (3 or 5 for LLM grades); NULL: the source's
+    # own convention (migration 0005)
+    Column("scale", Integer, nullable=True),
     CheckConstraint(f"grade BETWEEN {MIN_GRADE} AND {MAX_GRADE}", name="ck_judgments_grade"),
     CheckConstraint("(doc_id IS NULL) <> (chunk_id IS NULL)", name="ck_judgments_one_target"),
 )

@@ -33,7 +33,7 @@ from flywheel.store.events import event_to_row, row_to_event, utc
 from flywheel.store.importers import IngestReport, Parsed, import_parsed
 from flywheel.store.ingest import IngestOptions, ingest_beir, ingest_file
 from flywheel.store.live import store_live_queries
-from flywheel.store.qrels import UNSPLIT, QrelsLevel, read_qrels
+from flywheel.store.qrels import UNSPLIT, QrelsLevel, ResolvedGrade, read_qrels, read_resolved
 from flywheel.store.records import (
     ExperimentRunRecord,
     JudgmentRecord,
@@ -340,6 +340,7 @@ class Store:
                     source=r.source,
                     split=r.split,
                     created_at=utc(r.created_at),
+                    scale=r.scale,
                 )
                 for r in conn.execute(query)
             ]
@@ -356,6 +357,20 @@ class Store:
         trusted source (human > benchmark > llm > derived); see :mod:`flywheel.store.qrels`."""
         with self.engine.connect() as conn:
             return read_qrels(conn, split=split, sources=sources, level=level, strategy=strategy)
+
+    def resolved_qrels(
+        self,
+        split: str | None = None,
+        sources: Iterable[str] | None = None,
+        *,
+        level: str = QrelsLevel.DOCUMENT,
+        strategy: str | None = None,
+    ) -> dict[str, dict[str, ResolvedGrade]]:
+        """:meth:`qrels` with provenance: each pair's grade, the source it came from and the
+        scale it was given on, so training can treat an LLM's 1 on 0-3 differently from a
+        benchmark's 1."""
+        with self.engine.connect() as conn:
+            return read_resolved(conn, split=split, sources=sources, level=level, strategy=strategy)
 
     def splits(self) -> list[str]:
         """Stored split names; ``"unsplit"`` stands for judgments given without a split."""
