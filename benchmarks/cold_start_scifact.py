@@ -99,6 +99,52 @@ def gate(candidates: dict[str, str], dataset, dev_q, dev_qrels, say) -> tuple[st
     return best, scores
 
 
+def gated_system(
+    name: str,
+    data,
+    config: LoopConfig,
+    base: Embedder,
+    dataset,
+    test_q,
+    runs: dict,
+    timings: dict,
+    args,
+    out: Path,
+    say,
+    *,
+    key: str | None = None,
+) -> dict:
+    """Train as the loop does, let the dev gate choose (the base unless the fine-tuned model
+    beats it), test the choice as ``name`` and the other candidates as diagnostics (WiSE-FT,
+    the fine-tuned weights averaged with the base's, is never chosen: a diagnostic)."""
+    key = key or name
+    t = time.perf_counter()
+    tuned, splits, n_rows = loop_training(data, config, base, out / key, say)
+    averaged = average_weights(DEFAULT_BASE_MODEL, tuned, args.alpha, out / f"{key}_wise")
+    timings[f"{key}_train_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    models = {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned, "averaged": averaged}
+    candidates = {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned}
+    chosen, scores = gate(candidates, dataset, splits.dev_q, splits.dev_qrels, say)
+    scores["averaged (diagnostic)"] = evaluate(
+        splits.dev_qrels, dense(averaged, dataset, splits.dev_q), ["ndcg@10"]
+    ).mean["ndcg@10"]
+    runs[name] = runs["base"] if chosen == "base" else dense(models[chosen], dataset, test_q)
+    for candidate in ("fine-tuned", "averaged"):  # diagnostics: every candidate on test
+        if candidate != chosen:
+            runs[f"{name} [{candidate}, diagnostic]"] = dense(models[candidate], dataset, test_q)
+    timings[f"{key}_eval_s"] = time.perf_counter() - t
+    origin = "real queries carved from train" if "dev" in data.qrels else "synthetic questions"
+    return {
+        "selected": chosen,
+        "dev_ndcg@10": scores,
+        "dev": f"{len(splits.dev_q)} {origin}",
+        "train_rows": n_rows,
+        "train_queries": len(splits.train_q),
+        "dev_queries": len(splits.dev_q),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", default=str(ROOT / ".." / "shared" / "datasets"))
@@ -131,41 +177,10 @@ def main() -> None:
     timings["generate_filter_s"] = time.perf_counter() - t
 
     # 3-4: the loop's splits (dev carved from the synthetic questions), mining and training
-    t = time.perf_counter()
-    tuned, splits, n_rows = loop_training(cold.dataset, cold.config, base, out / "cold_start", say)
-    averaged = average_weights(DEFAULT_BASE_MODEL, tuned, args.alpha, out / "cold_start_wise")
-    timings["cold_start_train_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    models = {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned, "averaged": averaged}
-    chosen, dev_scores = gate(
-        {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned},
-        dataset,
-        splits.dev_q,
-        splits.dev_qrels,
-        say,
-    )
-    dev_scores["averaged (diagnostic)"] = evaluate(
-        splits.dev_qrels, dense(averaged, dataset, splits.dev_q), ["ndcg@10"]
-    ).mean["ndcg@10"]
-    runs["cold_start"] = (
-        runs["base"] if chosen == "base" else dense(models[chosen], dataset, test_q)
-    )
-    for name in ("fine-tuned", "averaged"):  # diagnostics: every candidate on test
-        if name != chosen:
-            runs[f"cold_start [{name}, diagnostic]"] = dense(models[name], dataset, test_q)
-    timings["cold_start_eval_s"] = time.perf_counter() - t
-    gates = {
-        "cold_start": {
-            "selected": chosen,
-            "dev_ndcg@10": dev_scores,
-            "dev": f"{len(splits.dev_q)} synthetic questions",
-            "train_rows": n_rows,
-            "train_queries": len(splits.train_q),
-        }
-    }
+    context = (base, dataset, test_q, runs, timings, args, out, say)
+    gates = {"cold_start": gated_system("cold_start", cold.dataset, cold.config, *context)}
 
     if not args.skip_real:
-        t = time.perf_counter()
         real_q, real_qrels = dataset.split("train")
         leaked = check_leakage(real_q, test_q, force=True).leaked_qids
         real_q = {q: s for q, s in real_q.items() if q not in leaked}
@@ -179,41 +194,9 @@ def main() -> None:
             "test": test_qrels,
         }
         mixed = replace(cold.dataset, qrels=qrels)
-        tuned_r, splits_r, n_rows_r = loop_training(
-            mixed, cold.config, base, out / "plus_real", say
+        gates["cold_start_plus_real"] = gated_system(
+            "cold_start_plus_real", mixed, cold.config, *context, key="plus_real"
         )
-        averaged_r = average_weights(
-            DEFAULT_BASE_MODEL, tuned_r, args.alpha, out / "plus_real_wise"
-        )
-        timings["plus_real_train_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        models = {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned_r, "averaged": averaged_r}
-        chosen_r, dev_r = gate(
-            {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned_r},
-            dataset,
-            splits_r.dev_q,
-            splits_r.dev_qrels,
-            say,
-        )
-        dev_r["averaged (diagnostic)"] = evaluate(
-            splits_r.dev_qrels, dense(averaged_r, dataset, splits_r.dev_q), ["ndcg@10"]
-        ).mean["ndcg@10"]
-        runs["cold_start_plus_real"] = (
-            runs["base"] if chosen_r == "base" else dense(models[chosen_r], dataset, test_q)
-        )
-        for name in ("fine-tuned", "averaged"):
-            if name != chosen_r:
-                runs[f"cold_start_plus_real [{name}, diagnostic]"] = dense(
-                    models[name], dataset, test_q
-                )
-        timings["plus_real_eval_s"] = time.perf_counter() - t
-        gates["cold_start_plus_real"] = {
-            "selected": chosen_r,
-            "dev_ndcg@10": dev_r,
-            "dev": f"{len(splits_r.dev_q)} real queries carved from train",
-            "train_rows": n_rows_r,
-            "train_queries": len(splits_r.train_q),
-        }
     comparison = compare(test_qrels, runs, metrics=METRICS, baseline="base")
     table = Table(title="SciFact test (300 queries): cold start from offline pseudo-questions")
     table.add_column("system", no_wrap=True)
@@ -241,8 +224,8 @@ def main() -> None:
         "Filters: "
         + ", ".join(f"{k} rejected {v}" for k, v in report.rejected.items())
         + f"; {report.kept} of {report.candidates} kept from {cold.result.sampled} sampled "
-        f"passages, {len(cold.result.kept)} used ({len(splits.train_q)} train / "
-        f"{len(splits.dev_q)} dev)"
+        f"passages, {len(cold.result.kept)} used ({gates['cold_start']['train_queries']} train / "
+        f"{gates['cold_start']['dev_queries']} dev)"
     )
     console.print("Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     summary = {

@@ -310,8 +310,8 @@ def run_experiment(
     if fill is not None and fill_grades is not None:
         scored, label_fill = apply_fill(qrels, fill_grades, runs, source=fill.value)
         logger.info("experiment %s: %s", spec.name, label_fill.note())
-    comparison = _compare(spec, scored, runs)
-    human = _compare(spec, qrels, runs) if label_fill is not None else None
+    comparison = compare_for_spec(spec, scored, runs)
+    human = compare_for_spec(spec, qrels, runs) if label_fill is not None else None
     timings["compare_s"] = time.perf_counter() - start
     verdicts = {name: judge(comparison, name, spec.success) for name in comparison.variants}
     top = {
@@ -339,7 +339,9 @@ def run_experiment(
     return result
 
 
-def _compare(spec: ExperimentSpec, qrels: Qrels, runs: Mapping[str, Run]) -> Comparison:
+def compare_for_spec(spec: Any, qrels: Qrels, runs: Mapping[str, Run]) -> Comparison:
+    """The comparison a pre-registered spec fixed: its metrics, baseline, test, alpha,
+    resamples and seed (retrieval experiments and few-shot LLM experiments alike)."""
     return compare(
         qrels,
         runs,

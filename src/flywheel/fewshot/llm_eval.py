@@ -50,10 +50,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flywheel.errors import ConfigError, LeakageError, ProviderError
-from flywheel.evaluation.compare import Comparison, compare
+from flywheel.evaluation.compare import Comparison
 from flywheel.evaluation.evaluate import EvaluationResult
 from flywheel.evaluation.experiment import (
     Verdict,
+    compare_for_spec,
     git_commit,
     judge,
     overall_verdict,
@@ -356,16 +357,7 @@ def run_llm_experiment(
             metrics=list(scorers),
         )
         timings[f"{variant.name}_s"] = time.perf_counter() - start
-    comparison: Comparison = compare(
-        {},
-        results,
-        metrics=spec.all_metrics(),
-        baseline=spec.baseline,
-        test=spec.test.value,
-        alpha=spec.alpha,
-        n_resamples=spec.n_resamples,
-        seed=spec.seed,
-    )
+    comparison: Comparison = compare_for_spec(spec, {}, results)
     verdicts = {name: judge(comparison, name, spec.success) for name in comparison.variants}
     out: dict[str, Any] = {
         "comparison": comparison.to_dict(),
