@@ -111,6 +111,15 @@ def main() -> None:
         key = f"{args.dataset}/{ref['selected']} vs plain MNRL (reference)"
         figures[f"{key}/ndcg@10_difference"] = round(ref["difference"], 4)
         figures[f"{key}/p_value"] = ref["p_value"]
+    for name, cost in result.costs.items():  # latency and cost per measured system
+        for field in (
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "index_cost_usd",
+            "cost_per_1k_queries_usd",
+        ):
+            if cost.get(field) is not None:
+                figures[f"{args.dataset}/{name}/{field}"] = cost[field]
     console.print("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings.items()))
     console.print(f"peak memory: {result.peak_memory_mb:.0f} MB; report: {result.report_path}")
     print(json.dumps(figures))
