@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flywheel.data.beir import load_beir
@@ -207,7 +208,7 @@ def main() -> None:
         o = comparison.outcomes.get(system, {}).get("ndcg@10")
         gate_note = gates.get(system, {}).get("selected", "")
         table.add_row(
-            system,
+            escape(system),  # "[averaged, diagnostic]" is not markup
             f"{comparison.mean(system, 'ndcg@10'):.4f}",
             f"{comparison.mean(system, 'recall@100'):.4f}",
             "" if o is None else f"{o.delta:+.4f}",
