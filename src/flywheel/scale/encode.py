@@ -24,12 +24,11 @@ from flywheel.data.types import Document
 from flywheel.errors import ConfigError
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.retrieval.embedders import Embedder
-from flywheel.scale.engine import Engine, RayOptions, parse_engine, plan_pool, ray_session
+from flywheel.scale.engine import Engine, RayOptions, map_to_parquet, parse_engine, ray_session
 from flywheel.scale.shards import (
     ROW,
     ShardKind,
     read_embeddings,
-    split_blocks,
     staged_output,
     vectors_column,
     write_local_shards,
@@ -113,30 +112,20 @@ class EncodeWorker:
         return _table(batch.column(ROW).to_numpy(), ids, texts, vectors, tokens)
 
 
-def _input_blocks(ids: list[str], texts: list[str], rows_per_block: int) -> list[Any]:
+def _input_table(ids: list[str], texts: list[str]) -> Any:
     import pyarrow as pa
 
-    table = pa.table(
+    return pa.table(
         {ROW: pa.array(np.arange(len(ids)), type=pa.int64()), "doc_id": ids, "text": texts}
     )
-    return split_blocks(table, rows_per_block)
 
 
 def _encode_ray(
     ids: list[str], texts: list[str], spec: EncoderSpec, options: RayOptions, folder: Path
 ) -> int:
     with ray_session(options) as ray:
-        plan = plan_pool(ray, options)
-        blocks = _input_blocks(ids, texts, options.batch_size)
-        dataset = ray.data.from_arrow(blocks).map_batches(
-            EncodeWorker,
-            batch_size=options.batch_size,
-            batch_format="pyarrow",
-            fn_constructor_kwargs={"spec": asdict(spec)},
-            **plan.map_kwargs(ray),
-        )
-        dataset.write_parquet(str(folder))
-        return plan.workers
+        table = _input_table(ids, texts)
+        return map_to_parquet(ray, options, table, EncodeWorker, {"spec": asdict(spec)}, folder)
 
 
 def encode_corpus(

@@ -23,6 +23,7 @@ from typing import Any
 from flywheel._internal.choices import parse_choice
 from flywheel._internal.progress import progress_enabled
 from flywheel.errors import ConfigError, MissingDependencyError
+from flywheel.scale.shards import split_blocks
 from flywheel.settings import ensure_offline
 
 logger = logging.getLogger(__name__)
@@ -168,3 +169,27 @@ def plan_pool(ray: Any, options: RayOptions) -> PoolPlan:
             "fewer CPUs per worker, or a larger cluster (--ray-address)"
         )
     return PoolPlan(workers=workers, num_cpus=options.cpus_per_worker, num_gpus=per_gpu)
+
+
+def map_to_parquet(
+    ray: Any,
+    options: RayOptions,
+    table: Any,
+    worker: type,
+    worker_kwargs: dict[str, Any],
+    folder: Any,
+) -> int:
+    """One Ray Data step, the shape every batch job here has: ``table`` in blocks of
+    ``options.batch_size`` rows, ``map_batches`` over an actor pool of ``worker`` (built once per
+    actor with ``worker_kwargs``: one model per actor), Parquet shards into ``folder``. Returns
+    the number of actors."""
+    plan = plan_pool(ray, options)
+    dataset = ray.data.from_arrow(split_blocks(table, options.batch_size)).map_batches(
+        worker,
+        batch_size=options.batch_size,
+        batch_format="pyarrow",
+        fn_constructor_kwargs=worker_kwargs,
+        **plan.map_kwargs(ray),
+    )
+    dataset.write_parquet(str(folder))
+    return plan.workers

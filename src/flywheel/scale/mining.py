@@ -33,13 +33,12 @@ from flywheel.datasets.hard_negatives import (
 from flywheel.errors import ConfigError
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.scale.encode import EncoderSpec
-from flywheel.scale.engine import Engine, RayOptions, parse_engine, plan_pool, ray_session
+from flywheel.scale.engine import Engine, RayOptions, map_to_parquet, parse_engine, ray_session
 from flywheel.scale.shards import (
     ROW,
     ShardKind,
     read_manifest,
     read_table,
-    split_blocks,
     staged_output,
     write_local_shards,
     write_manifest,
@@ -149,24 +148,15 @@ def _mine_ray(
         }
     )
     with ray_session(options) as ray:
-        plan = plan_pool(ray, options)
         corpus_ref = ray.put((list(doc_ids), np.ascontiguousarray(doc_embeddings, np.float32)))
         texts_ref = ray.put(dict(texts)) if texts is not None and config.use_cross_encoder else None
-        blocks = split_blocks(table, options.batch_size)
-        dataset = ray.data.from_arrow(blocks).map_batches(
-            MineWorker,
-            batch_size=options.batch_size,
-            batch_format="pyarrow",
-            fn_constructor_kwargs={
-                "spec": asdict(spec),
-                "config": config.to_dict(),
-                "corpus": [corpus_ref],  # in a list: the actor fetches it, Ray does not inline it
-                "texts": [texts_ref] if texts_ref is not None else None,
-            },
-            **plan.map_kwargs(ray),
-        )
-        dataset.write_parquet(str(folder))
-        return plan.workers
+        kwargs = {
+            "spec": asdict(spec),
+            "config": config.to_dict(),
+            "corpus": [corpus_ref],  # in a list: the actor fetches it, Ray does not inline it
+            "texts": [texts_ref] if texts_ref is not None else None,
+        }
+        return map_to_parquet(ray, options, table, MineWorker, kwargs, folder)
 
 
 def mine_negatives(

@@ -22,12 +22,11 @@ from flywheel.data.types import Queries, Run
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.retrieval.base import ranked_ids
 from flywheel.retrieval.rerank import CrossEncoderReranker
-from flywheel.scale.engine import Engine, RayOptions, parse_engine, plan_pool, ray_session
+from flywheel.scale.engine import Engine, RayOptions, map_to_parquet, parse_engine, ray_session
 from flywheel.scale.shards import (
     ROW,
     ShardKind,
     read_scores,
-    split_blocks,
     staged_output,
     write_local_shards,
     write_manifest,
@@ -145,17 +144,7 @@ def _score_ray(pairs: list[Pair], spec: ScorerSpec, options: RayOptions, folder:
         }
     )
     with ray_session(options) as ray:
-        plan = plan_pool(ray, options)
-        blocks = split_blocks(table, options.batch_size)
-        dataset = ray.data.from_arrow(blocks).map_batches(
-            ScoreWorker,
-            batch_size=options.batch_size,
-            batch_format="pyarrow",
-            fn_constructor_kwargs={"spec": asdict(spec)},
-            **plan.map_kwargs(ray),
-        )
-        dataset.write_parquet(str(folder))
-        return plan.workers
+        return map_to_parquet(ray, options, table, ScoreWorker, {"spec": asdict(spec)}, folder)
 
 
 def score_pairs(
