@@ -25,6 +25,7 @@ demo: install
 test: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
+	PYTHONPATH=scripts $(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 lint: install

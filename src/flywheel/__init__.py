@@ -3,6 +3,7 @@
 ``import flywheel`` stays light: torch, transformers and FAISS load only when a model is used.
 """
 
+from flywheel._version import __version__
 from flywheel.data import Corpus, Document, Qrels, Queries, RetrievalDataset, Run, load_beir
 from flywheel.errors import (
     ConfigError,
@@ -13,8 +14,6 @@ from flywheel.errors import (
     UnknownComponentError,
 )
 from flywheel.sdk import Logger
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",

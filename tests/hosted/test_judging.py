@@ -8,9 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flywheel.cli.app import app
-from flywheel.datasets.llm_labels import LLMGrade, LLMLabels
 from flywheel.errors import ConfigError
-from flywheel.evaluation import evaluate
+from flywheel.evaluation import evaluate, ranking_agreement
 from flywheel.hosted import HostedClient
 from flywheel.judging import (
     Pair,
@@ -18,9 +17,9 @@ from flywheel.judging import (
     judge_pairs,
     label_agreement,
     parse_grade,
-    ranking_agreement,
     store_judgments,
 )
+from flywheel.judging.labels import LLMGrade, LLMLabels
 from flywheel.store import Store
 
 

@@ -15,9 +15,9 @@ from rich.console import Console
 from flywheel.datasets.artifact import DatasetKind, load_dataset
 from flywheel.datasets.export import ExportFormat, export_dataset
 from flywheel.datasets.hard_negatives import HardNegativeConfig, Sampling
-from flywheel.datasets.llm_labels import DEFAULT_MIN_RELEVANT, LLM_SOURCE, LLMLabels
 from flywheel.datasets.signals import LabelPolicy
 from flywheel.errors import ConfigError, DataFormatError, UnknownComponentError
+from flywheel.judging.labels import DEFAULT_MIN_RELEVANT, LLM_SOURCE, LLMLabels
 from flywheel.models import DEFAULT_BASE_MODEL
 
 app = typer.Typer(help="Build and export training data.", no_args_is_help=True)

@@ -121,7 +121,8 @@ def agreement(
 ) -> None:
     """Weighted Cohen's kappa and confusion matrix of LLM vs human labels; Kendall's tau of
     system rankings under each."""
-    from flywheel.judging import label_agreement, ranking_agreement
+    from flywheel.evaluation import ranking_agreement
+    from flywheel.judging import label_agreement
 
     store = open_store(db)
     human = store.qrels(split=split, sources=["human", "benchmark"])

@@ -15,11 +15,11 @@ from flywheel.datasets.hard_negatives import (
     mine_from_run,
     mine_hard_negatives,
 )
-from flywheel.datasets.llm_labels import LLMGrade, LLMLabels
 from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.signals import EventLabels, LabelPolicy, Signal, labels_from_events
 from flywheel.datasets.splits import LeakageReport, QuerySplit, check_leakage, split_queries
 from flywheel.datasets.triplets import build_triplets
+from flywheel.judging.labels import LLMGrade, LLMLabels
 
 __all__ = [
     "BuildOptions",

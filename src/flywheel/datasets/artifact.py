@@ -23,9 +23,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from flywheel import __version__
 from flywheel._internal.hashing import file_hash
 from flywheel._internal.io import write_json, write_jsonl, write_text
+from flywheel._version import __version__
 from flywheel.datasets.cards import DatasetCard
 from flywheel.errors import DataFormatError
 

@@ -2,7 +2,7 @@
 
 The order of steps is the point: labels from events join the judgments, the evaluation
 queries are checked for leakage *before* anything is mined, LLM grades take charge of their
-training pairs (:mod:`flywheel.datasets.llm_labels`: a grade >= 2 is a positive, a 1 is kept
+training pairs (:mod:`flywheel.judging.labels`: a grade >= 2 is a positive, a 1 is kept
 out of the negatives), queries are split into train and dev by near-duplicate group, negatives
 are mined once for all training queries (the corpus is encoded once, through the retrieval
 engine's on-disk cache), and the card records every step.
@@ -31,11 +31,11 @@ from flywheel.datasets.hard_negatives import (
     mine_from_run,
     mine_hard_negatives,
 )
-from flywheel.datasets.llm_labels import LLMLabels
 from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.signals import EventLabels, LabelPolicy, labels_from_events
 from flywheel.datasets.splits import check_leakage, split_queries
 from flywheel.datasets.triplets import build_triplets
+from flywheel.judging.labels import LLMLabels
 from flywheel.models import DEFAULT_BASE_MODEL
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Sources, most trusted first; a pair takes its grade from the first source that knows it:
 
 1. judgments (``qrels``) - rescaled to 0-5 (binary qrels: relevant -> 5, judged not -> 0);
-2. LLM grades (``llm``, already on 0-5: :meth:`flywheel.datasets.llm_labels.LLMLabels.
+2. LLM grades (``llm``, already on 0-5: :meth:`flywheel.judging.labels.LLMLabels.
    training_grades`), source ``llm``;
 3. labels from logged events (:func:`flywheel.datasets.signals.labels_from_events`);
 4. mined negatives - grade 0 (``mined_grade``).

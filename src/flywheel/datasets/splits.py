@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +175,7 @@ class LeakageReport:
     eval_queries: int = 0
     threshold: float | None = None
     forced: bool = False
+    embedded: bool = False  # whether the cosine check ran (embeddings given)
 
     @property
     def count(self) -> int:
@@ -191,6 +192,7 @@ class LeakageReport:
             "overlapping_train_queries": self.count,
             "threshold": self.threshold,
             "forced": self.forced,
+            "cosine_checked": self.embedded,
             "examples": [list(o) for o in self.overlaps[:5]],
         }
 
@@ -222,6 +224,7 @@ def check_leakage(
     if train_embeddings is not None and eval_embeddings is not None and threshold is not None:
         if len(train_embeddings) != len(train_queries) or len(eval_embeddings) != len(eval_queries):
             raise ConfigError("embedding rows must match the number of train and eval queries")
+        report.embedded = True
         found = {(t, e) for t, e, *_ in report.overlaps}
         train_ids, eval_ids = list(train_queries), list(eval_queries)
         for i, j, sim in _similar_pairs(train_embeddings, eval_embeddings, threshold, same=False):
@@ -238,3 +241,89 @@ def check_leakage(
         )
     report.forced = bool(report.overlaps) and force
     return report
+
+
+QueryEmbedder = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class TrainingSplit:
+    """The training side of a dataset split by query, with what the leak check removed.
+
+    ``train`` and ``dev`` never share a near-duplicate group; neither holds a query that is, or
+    nearly is, an evaluation query (same qid, same normalised text, or cosine >= the threshold
+    when an embedder is given). ``leakage`` records what was dropped and how it was checked.
+    """
+
+    train: Queries
+    dev: Queries
+    leaked: set[str]
+    split: QuerySplit
+    leakage: LeakageReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.split.to_dict(),
+            "dropped_as_leaked": len(self.leaked),
+            "leakage": self.leakage.to_dict(),
+            "near_duplicate_check": "embeddings" if self.leakage.embedded else "text only",
+        }
+
+
+def split_training_queries(
+    queries: Queries,
+    eval_queries: Queries,
+    *,
+    dev_fraction: float = 0.1,
+    seed: int = 42,
+    threshold: float | None = 0.9,
+    embed: QueryEmbedder | None = None,
+    dev_queries: Queries | None = None,
+) -> TrainingSplit:
+    """The one split function: drop training queries that leak into ``eval_queries`` (and into
+    ``dev_queries`` when the dataset brings its own dev split), then carve dev by query from the
+    rest with near-duplicate groups kept whole - unless ``dev_queries`` is given.
+
+    ``embed`` (texts -> rows, e.g. the base model's query encoder) turns on the cosine check in
+    both steps; without it only exact and normalised-text copies are caught, and the returned
+    leakage report says so. Paraphrases of a test query at cosine 0.94-0.99 are common in logs,
+    so every caller that has a model passes one.
+    """
+    held_out = {**eval_queries, **(dev_queries or {})}
+    train_ids = list(queries)
+    emb_train = emb_eval = None
+    if embed is not None and threshold is not None and train_ids:
+        emb_train = embed([queries[q] for q in train_ids])
+        emb_eval = embed(list(held_out.values())) if held_out else None
+    report = check_leakage(
+        queries,
+        held_out,
+        train_embeddings=emb_train if emb_eval is not None else None,
+        eval_embeddings=emb_eval,
+        threshold=threshold,
+        force=True,
+    )
+    leaked = report.leaked_qids
+    kept = [q for q in train_ids if q not in leaked]
+    kept_queries = {q: queries[q] for q in kept}
+    if dev_queries is not None:
+        split = QuerySplit(train_qids=kept, dev_qids=list(dev_queries), seed=seed)
+        dev = dict(dev_queries)
+    else:
+        rows = None
+        if emb_train is not None:
+            position = {q: i for i, q in enumerate(train_ids)}
+            rows = emb_train[[position[q] for q in kept]] if kept else None
+        split = split_queries(
+            kept_queries,
+            dev_fraction=dev_fraction,
+            seed=seed,
+            near_duplicate_threshold=threshold,
+            embeddings=rows,
+            qids_order=kept,
+        )
+        dev = {q: queries[q] for q in split.dev_qids}
+    train = {q: queries[q] for q in split.train_qids}
+    if leaked:
+        logger.info("dropped %d training queries that repeat a held-out query", len(leaked))
+    return TrainingSplit(train=train, dev=dev, leaked=set(leaked), split=split, leakage=report)

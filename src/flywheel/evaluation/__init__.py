@@ -1,5 +1,6 @@
 """Evaluation: metrics with per-query scores, significance tests, comparisons and experiments."""
 
+from flywheel.evaluation.agreement import RankingAgreement, ranking_agreement
 from flywheel.evaluation.compare import Comparison, compare
 from flywheel.evaluation.evaluate import EvaluationResult, evaluate
 from flywheel.evaluation.experiment import ExperimentResult, Verdict, run_experiment
@@ -20,6 +21,7 @@ __all__ = [
     "ExperimentResult",
     "ExperimentSpec",
     "MetricSpec",
+    "RankingAgreement",
     "Verdict",
     "bootstrap_ci",
     "bootstrap_test",
@@ -30,6 +32,7 @@ __all__ = [
     "load_spec",
     "paired_t_test",
     "permutation_test",
+    "ranking_agreement",
     "register_metric",
     "run_experiment",
 ]

@@ -27,7 +27,6 @@ from typing import Any
 
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Qrels, Queries, Run
-from flywheel.datasets.llm_labels import LLMLabels
 from flywheel.evaluation.compare import Comparison, compare
 from flywheel.evaluation.cost import measure as measure_cost
 from flywheel.evaluation.evaluate import evaluate
@@ -38,6 +37,7 @@ from flywheel.evaluation.experiment_spec import (
     validate_spec,
 )
 from flywheel.evaluation.label_fill import LabelFill, apply_fill, stored_grades
+from flywheel.judging.labels import LLMLabels
 
 logger = logging.getLogger(__name__)
 

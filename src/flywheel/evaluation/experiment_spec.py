@@ -40,11 +40,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from flywheel.datasets.llm_labels import DEFAULT_MIN_RELEVANT
 from flywheel.errors import ConfigError, FlywheelError
 from flywheel.evaluation.metrics import resolve_metric
 from flywheel.evaluation.significance import SignificanceTest
 from flywheel.hosted.providers import is_hosted_model, parse_model, resolve_credentials
+from flywheel.judging.labels import DEFAULT_MIN_RELEVANT
 from flywheel.models import DEFAULT_BASE_MODEL, resolve_model
 from flywheel.settings import datasets_dir
 

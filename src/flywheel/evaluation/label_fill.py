@@ -11,7 +11,7 @@ Only retrieved pairs are filled (a hole matters only where some variant ranked t
 only for the split's evaluation queries, and never over a grade the dataset already has.
 
 **What a filled LLM grade means** is what it means in training data
-(:mod:`flywheel.datasets.llm_labels`, one rule, applied by
+(:mod:`flywheel.judging.labels`, one rule, applied by
 :func:`flywheel.judging.fill_unjudged`):
 
 * **Below the threshold** (``llm_min_grade`` in the spec, default 2, the same constant
@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.data.types import Qrels, Run
-from flywheel.datasets.llm_labels import DEFAULT_MIN_RELEVANT, LLMLabels
 from flywheel.errors import NotFoundError
 from flywheel.judging.agreement import fill_unjudged, threshold_note
+from flywheel.judging.labels import DEFAULT_MIN_RELEVANT, LLMLabels
 
 
 @dataclass(frozen=True)

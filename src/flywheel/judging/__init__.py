@@ -3,10 +3,8 @@
 from flywheel.judging.agreement import (
     FilledQrels,
     LabelAgreement,
-    RankingAgreement,
     fill_unjudged,
     label_agreement,
-    ranking_agreement,
 )
 from flywheel.judging.judge import (
     JudgeResult,
@@ -26,13 +24,11 @@ __all__ = [
     "Pair",
     "PairSource",
     "ParsedGrade",
-    "RankingAgreement",
     "estimate_judging",
     "fill_unjudged",
     "judge_pairs",
     "label_agreement",
     "pairs_from_store",
     "parse_grade",
-    "ranking_agreement",
     "store_judgments",
 ]

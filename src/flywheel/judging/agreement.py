@@ -3,13 +3,11 @@
 * :func:`label_agreement` - on the pairs both a person and the LLM graded: weighted Cohen's
   kappa (scikit-learn's ``cohen_kappa_score``; quadratic weights by default, so 3 vs 0 costs
   more than 3 vs 2), exact agreement, and the confusion matrix (rows human, columns LLM).
-* :func:`ranking_agreement` - score several systems' runs under human labels and under LLM
-  labels, and compare the two orderings with Kendall's tau (``scipy.stats.kendalltau``): the
-  test the TREC 2024 RAG track used to validate UMBRELA. High tau means the LLM labels pick
-  the same winner even where individual grades differ.
+* :func:`flywheel.evaluation.agreement.ranking_agreement` (it scores runs, so it lives with
+  evaluation) - system orderings under human and LLM labels, compared with Kendall's tau.
 * :func:`fill_unjudged` - evaluation qrels whose holes (retrieved pairs no person judged) are
   filled with LLM grades, and which pairs were filled, so a report can say so. An LLM grade
-  means what it means in training data (:mod:`flywheel.datasets.llm_labels`): below the
+  means what it means in training data (:mod:`flywheel.judging.labels`): below the
   threshold (default 2) it fills the hole as 0, judged not relevant; at or above it, as
   relevant on the qrels' own scale (see :mod:`flywheel.evaluation.label_fill` for why).
 """
@@ -21,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.data.types import Qrels, Run
-from flywheel.datasets.llm_labels import DEFAULT_MIN_RELEVANT, LLMGrade, LLMLabels
 from flywheel.errors import ConfigError
+from flywheel.judging.labels import DEFAULT_MIN_RELEVANT, LLMGrade, LLMLabels
 
 
 @dataclass
@@ -68,43 +66,6 @@ def label_agreement(
         labels=labels,
         confusion=matrix.tolist(),
     )
-
-
-@dataclass
-class RankingAgreement:
-    metric: str
-    human: dict[str, float]
-    llm: dict[str, float]
-    tau: float
-    p_value: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def ranking_agreement(
-    runs: Mapping[str, Run], human: Qrels, llm: Qrels, *, metric: str = "ndcg@10"
-) -> RankingAgreement:
-    """Kendall's tau between system orderings under human and under LLM labels."""
-    from scipy.stats import kendalltau
-
-    from flywheel.evaluation import evaluate
-
-    if len(runs) < 3:
-        raise ConfigError("rank at least three systems to compare orderings (Kendall's tau)")
-    shared = {q for q in human if q in llm}
-    if not shared:
-        raise ConfigError("no query has both human and LLM labels")
-    h = {
-        n: evaluate({q: human[q] for q in shared}, r, [metric]).mean[metric]
-        for n, r in runs.items()
-    }
-    m = {
-        n: evaluate({q: llm[q] for q in shared}, r, [metric]).mean[metric] for n, r in runs.items()
-    }
-    names = list(runs)
-    tau, p = kendalltau([h[n] for n in names], [m[n] for n in names])
-    return RankingAgreement(metric, h, m, float(tau), float(p))
 
 
 @dataclass
@@ -165,9 +126,9 @@ def fill_unjudged(
 ) -> FilledQrels:
     """``qrels`` plus LLM grades for pairs it lacks (only pairs in ``runs``, when given).
 
-    ``llm`` is :class:`~flywheel.datasets.llm_labels.LLMLabels` (each grade with its scale, as
+    ``llm`` is :class:`~flywheel.judging.labels.LLMLabels` (each grade with its scale, as
     the store keeps them) or plain grades on 0-``scale``. A grade below ``min_relevant``
-    (default: the labels' own, else :data:`~flywheel.datasets.llm_labels.DEFAULT_MIN_RELEVANT`)
+    (default: the labels' own, else :data:`~flywheel.judging.labels.DEFAULT_MIN_RELEVANT`)
     fills as 0; one at or above it as it is when ``qrels`` use the same scale (TREC's 0-3),
     else as its 0-5 training grade clipped to the top grade of ``qrels`` (so 1 on binary
     qrels). Only queries in ``qrels`` are filled; inputs are not changed.

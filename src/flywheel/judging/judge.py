@@ -8,7 +8,7 @@ every reply; a reply without a usable grade is rejected with its reason, never g
 :func:`store_judgments` writes the grades with source ``llm`` and the scale they were given on
 (3 or 5): the store ranks them below human and benchmark labels (human > benchmark > llm >
 derived), so they never override a person. What they do to training data (an LLM's 1, "related
-but does not answer", is not a positive) is in :mod:`flywheel.datasets.llm_labels`.
+but does not answer", is not a positive) is in :mod:`flywheel.judging.labels`.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def store_judgments(store: Any, result: JudgeResult, *, split: str | None = None
     """Write the grades as source ``llm`` with their scale (``result.scale``), replacing earlier
     LLM grades of the same pairs. Grades stay on the rubric's own scale: ``flywheel judge
     agreement`` compares them with people's grades on that scale, and training maps them
-    (:mod:`flywheel.datasets.llm_labels`) using the recorded scale."""
+    (:mod:`flywheel.judging.labels`) using the recorded scale."""
     rows = [
         {
             "qid": pair.qid,

@@ -15,9 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import flywheel
 from flywheel._internal.choices import parse_choice
 from flywheel._internal.io import write_json
+from flywheel._version import __version__
 from flywheel.data.types import Corpus, Queries, Run
 from flywheel.errors import ConfigError
 from flywheel.retrieval.base import MANIFEST, check_k, query_items, read_manifest
@@ -123,7 +123,7 @@ class BM25Retriever:
             folder / MANIFEST,
             {
                 "kind": KIND,
-                "flywheel_version": flywheel.__version__,
+                "flywheel_version": __version__,
                 "count": len(self.doc_ids),
                 "k1": self.k1,
                 "b": self.b,

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-import flywheel
 from flywheel._internal.choices import parse_choice
 from flywheel._internal.io import atomic_open, write_json
+from flywheel._version import __version__
 from flywheel.data.types import Corpus, Queries, Run
 from flywheel.errors import ConfigError
 from flywheel.retrieval.base import check_k, query_items, read_manifest
@@ -168,7 +168,7 @@ class DenseRetriever:
             folder / "manifest.json",
             {
                 "kind": KIND,
-                "flywheel_version": flywheel.__version__,
+                "flywheel_version": __version__,
                 "model": self.embedder.model_name,
                 "model_id": self.embedder.model_id,
                 "max_seq_length": self.embedder.max_seq_length,

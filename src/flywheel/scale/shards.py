@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-import flywheel
 from flywheel._internal.io import write_json
+from flywheel._version import __version__
 from flywheel.errors import ConfigError, NotFoundError
 
 MANIFEST = "manifest.json"
@@ -67,7 +67,7 @@ def staged_output(out: str | Path, *, overwrite: bool) -> Iterator[Path]:
 def write_manifest(folder: Path, kind: str, **fields: Any) -> None:
     write_json(
         folder / MANIFEST,
-        {"kind": kind, "flywheel_version": flywheel.__version__, **fields},
+        {"kind": kind, "flywheel_version": __version__, **fields},
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-import flywheel
+from flywheel._version import __version__
 from flywheel.errors import ConfigError
 from flywheel.retrieval.base import Retriever
 from flywheel.server.auth import TokenAuth
@@ -78,7 +78,7 @@ def create_app(
         raise ConfigError(f"{TOKEN_ENV} is empty; set a long random value or unset it")
     app = FastAPI(
         title="rag-flywheel capture API",
-        version=flywheel.__version__,
+        version=__version__,
         description="Log retrievals and user feedback; search the store. "
         "Writes need `Authorization: Bearer $FLYWHEEL_TOKEN`.",
     )

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-import flywheel
+from flywheel._version import __version__
 from flywheel.server.auth import Authorized, TokenAuth, bearer
 from flywheel.server.errors import ApiError
 from flywheel.server.schemas import Login, ServerInfo
@@ -63,7 +63,7 @@ def config(request: Request) -> ServerInfo:
         compare=len(state.engine.names) > 1,
         auth=state.auth.required,
         k=state.k,
-        version=flywheel.__version__,
+        version=__version__,
     )
 
 
