@@ -65,7 +65,7 @@ def build(kind: str, db: str, out, *extra: str) -> dict:
     run.write_text(json.dumps(RUN))
     result = runner.invoke(app, [
         "dataset", "build", kind, "--db", db, "--out", str(out), "--run", str(run),
-        "--range-min", "0", "--range-max", "5", "--relative-margin", "-1",
+        "--range-min", "0", "--range-max", "5", "--relative-margin", "-1", "--sampling", "top",
         "--dev-fraction", "0", *extra,
     ])  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -55,8 +55,11 @@ def _print_result(result) -> None:  # noqa: ANN001 - LoopResult, imported lazily
 
 def run(
     dataset: Annotated[
-        str, typer.Option("--dataset", "-d", help="BEIR folder, BEIR name, or 'demo'")
-    ],
+        str | None,
+        typer.Option(
+            "--dataset", "-d", help="BEIR folder, BEIR name, or 'demo', ingested into the store"
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="output folder (models, report, summary.json)")] = Path(
         "flywheel-out"
     ),
@@ -94,7 +97,26 @@ def run(
         typer.Option(help="inference: torch, or ort-int8 (ONNX Runtime int8, ~2x on CPU)"),
     ] = InferenceBackend.TORCH,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: auto)")] = None,
-    db: Annotated[str | None, typer.Option(help="also ingest into this store")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="the store to run on: its documents, queries, judgments, LLM grades and logged "
+            "events (with --dataset: ingested into it first; default: a fresh store in --out)"
+        ),
+    ] = None,
+    events: Annotated[
+        bool, typer.Option("--events/--no-events", help="train on labels from logged events")
+    ] = True,
+    leak_threshold: Annotated[
+        float,
+        typer.Option(
+            help="a training query at this cosine (base model) or closer to a dev/test query is "
+            "never trained on; 0 keeps only the exact and normalised-text checks"
+        ),
+    ] = 0.9,
+    test_split: Annotated[
+        str, typer.Option(help="judged split to measure on (never trained on)")
+    ] = "test",
     compare: Annotated[
         list[str] | None,
         typer.Option(
@@ -112,7 +134,11 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the whole flywheel on one dataset and report the measured lift on its test split."""
+    """Run the whole flywheel on a store (or a dataset ingested into one) and report the
+    measured lift on its test split. Training labels come from judgments, LLM grades and logged
+    events; a store with logs and no training judgments is enough."""
+    if dataset is None and db is None:
+        raise typer.BadParameter("pass --db URL (a store) or --dataset DIR|NAME")
     from flywheel.pipeline import LoopConfig, run_flywheel
     from flywheel.training.config import EmbedderTrainConfig
 
@@ -126,6 +152,9 @@ def run(
         out_dir=out,
         base_model=base,
         db=db,
+        use_events=events,
+        test_split=test_split,
+        near_duplicate_threshold=leak_threshold or None,
         device=device,
         max_train_queries=max_train_queries,
         reference_recipe=reference_recipe,

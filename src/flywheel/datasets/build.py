@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from flywheel._internal.hashing import text_hash
 from flywheel.data.events import Event
 from flywheel.data.types import Qrels, Queries, RetrievalDataset, Run
 from flywheel.datasets.artifact import DatasetKind, save_dataset
+from flywheel.datasets.behavioural import add_behavioural_negatives
 from flywheel.datasets.cards import DatasetCard, difficulty_histogram, estimate_false_negative_rate
 from flywheel.datasets.graded import build_graded_pairs
 from flywheel.datasets.hard_negatives import (
@@ -32,9 +33,11 @@ from flywheel.datasets.hard_negatives import (
     mine_hard_negatives,
 )
 from flywheel.datasets.pairs import build_pairs
-from flywheel.datasets.signals import EventLabels, LabelPolicy, labels_from_events
-from flywheel.datasets.splits import check_leakage, split_queries
+from flywheel.datasets.signals import LabelPolicy
+from flywheel.datasets.splits import split_training_queries
+from flywheel.datasets.training_labels import assemble_training_labels
 from flywheel.datasets.triplets import build_triplets
+from flywheel.errors import ConfigError, LeakageError
 from flywheel.judging.labels import LLMLabels
 from flywheel.models import DEFAULT_BASE_MODEL
 
@@ -77,12 +80,14 @@ class BuildOptions:
     notes: list[str] = field(default_factory=list)
 
 
-def _merge_qrels(judged: Qrels, extra: Qrels) -> Qrels:
-    merged = {qid: dict(docs) for qid, docs in judged.items()}
-    for qid, docs in extra.items():
-        for doc_id, grade in docs.items():
-            merged.setdefault(qid, {}).setdefault(doc_id, grade)
-    return merged
+def _query_embedder(
+    encode: EncodeFn, dataset: RetrievalDataset
+) -> Callable[[list[str]], np.ndarray]:
+    """Query rows from an :data:`EncodeFn` (which encodes queries with documents: one document
+    is passed, as an encoder may refuse an empty batch)."""
+    doc_id = next(iter(dataset.corpus))
+    text = dataset.corpus[doc_id].text_for_encoding
+    return lambda texts: encode(texts, [doc_id], [text])[0]
 
 
 def _llm_pairs(llm: LLMLabels | None, queries: Queries, texts: dict[str, str]) -> int:
@@ -119,17 +124,39 @@ def _mine(
     encode: EncodeFn,
     model: str,
     exclude: dict[str, set[str]] | None = None,
+    negatives: Mapping[str, Mapping[str, str]] | None = None,
 ) -> MinedNegatives:
+    """Mined negatives, with ``negatives`` (judged, LLM or behavioural) put first in their rows
+    where they pass the same guards (:func:`~flywheel.datasets.behavioural.
+    add_behavioural_negatives`)."""
     if run is not None:
-        return mine_from_run(queries, qrels, run, config=config, texts=texts, exclude=exclude)
-    qids = [qid for qid in queries if any(g > 0 for g in qrels.get(qid, {}).values())]
-    doc_ids = list(texts)
-    q_emb, d_emb = encode([queries[q] for q in qids], doc_ids, [texts[d] for d in doc_ids])
-    return mine_hard_negatives(
-        {q: queries[q] for q in qids}, qrels, texts, query_embeddings=q_emb,
-        doc_embeddings=d_emb, doc_ids=doc_ids, config=config, query_ids=qids, model_name=model,
-        exclude=exclude,
-    )  # fmt: skip
+        mined = mine_from_run(queries, qrels, run, config=config, texts=texts, exclude=exclude)
+
+        def score(qid: str, doc_ids: Sequence[str]) -> np.ndarray:
+            return np.array([run.get(qid, {}).get(d, np.nan) for d in doc_ids], dtype=float)
+    else:
+        qids = [qid for qid in queries if any(g > 0 for g in qrels.get(qid, {}).values())]
+        doc_ids = list(texts)
+        q_emb, d_emb = encode([queries[q] for q in qids], doc_ids, [texts[d] for d in doc_ids])
+        mined = mine_hard_negatives(
+            {q: queries[q] for q in qids}, qrels, texts, query_embeddings=q_emb,
+            doc_embeddings=d_emb, doc_ids=doc_ids, config=config, query_ids=qids,
+            model_name=model, exclude=exclude,
+        )  # fmt: skip
+        row = {q: i for i, q in enumerate(qids)}
+        index = {d: i for i, d in enumerate(doc_ids)}
+
+        def score(qid: str, doc_ids: Sequence[str]) -> np.ndarray:
+            found = np.array([index.get(d, -1) for d in doc_ids])
+            out = np.full(len(doc_ids), np.nan)
+            if qid in row:
+                out[found >= 0] = d_emb[found[found >= 0]] @ q_emb[row[qid]]
+            return out
+    if not negatives:
+        return mined
+    return add_behavioural_negatives(
+        mined, queries, qrels, negatives, score=score, config=config, exclude=exclude
+    )
 
 
 def build_dataset(
@@ -161,46 +188,55 @@ def build_dataset(
     kind = DatasetKind(kind)
     options = options or BuildOptions()
     config = config or HardNegativeConfig(seed=options.seed)
-    queries, qrels = dataset.split(options.split)
-    judged = qrels  # on its own scale; event labels join graded rows with their own grades
+    # a store with logs and no training judgment has no such split: labels come from the logs
+    judged = dataset.qrels.get(options.split, {})
     eval_queries: Queries = {}
     if options.eval_split and options.eval_split in dataset.qrels:
         eval_queries, _ = dataset.split(options.eval_split)
-    labels: EventLabels | None = labels_from_events(events, policy) if events else None
-    if labels is not None:
-        extra = {
-            qid: docs
-            for qid, docs in labels.as_qrels(min_grade=options.event_min_grade).items()
-            if qid in dataset.queries and qid not in eval_queries
-        }
-        qrels = _merge_qrels(qrels, extra)
-        queries = {**queries, **{qid: dataset.queries[qid] for qid in extra}}
-    leakage = None
-    if eval_queries:
-        report = check_leakage(queries, eval_queries, force=options.force or options.drop_leaked)
-        leakage = report.to_dict()
-        if options.drop_leaked and report.leaked_qids:
-            queries = {q: t for q, t in queries.items() if q not in report.leaked_qids}
-            leakage["forced"] = False
-            leakage["dropped_train_queries"] = sorted(report.leaked_qids)
-            logger.info(
-                "dropped %d training queries that overlap the evaluation queries",
-                len(report.leaked_qids),
-            )
+    labels = assemble_training_labels(
+        judged, events=events, policy=policy, llm=llm_labels, eval_qids=eval_queries,
+        known_qids=dataset.queries, min_grade=options.event_min_grade,
+    )  # fmt: skip
+    if not labels.qids:
+        raise ConfigError(
+            f"dataset '{dataset.name}' has nothing to train on: no positive judgment in split "
+            f"'{options.split}', no LLM grade and no logged positive; log interactions, judge "
+            "queries (flywheel judge run), or generate questions (flywheel synth questions)"
+        )
+    queries = {q: dataset.queries[q] for q in labels.qids}
+    qrels = labels.positives
+    encode = encode or embedder_encode(options.model)
+    split_all = split_training_queries(
+        queries, eval_queries, dev_fraction=options.dev_fraction, seed=options.seed,
+        threshold=options.near_duplicate_threshold,
+        embed=_query_embedder(encode, dataset) if options.near_duplicate_threshold else None,
+    )  # fmt: skip
+    leakage = split_all.leakage.to_dict()
+    if split_all.leaked and not (options.force or options.drop_leaked):
+        raise LeakageError(
+            f"{len(split_all.leaked)} training queries overlap the evaluation queries, e.g. "
+            f"{sorted(split_all.leaked)[:3]}; drop them (--drop-leaked) or pass --force to "
+            "train on them anyway"
+        )
+    leakage["forced"] = bool(split_all.leaked) and options.force
+    if options.drop_leaked and split_all.leaked:
+        leakage["dropped_train_queries"] = sorted(split_all.leaked)
+        logger.info("dropped %d training queries that overlap the evaluation queries",
+                    len(split_all.leaked))  # fmt: skip
+    split = split_all.split
+    if options.force and split_all.leaked:
+        split.train_qids.extend(sorted(split_all.leaked))
+    else:
+        queries = {q: t for q, t in queries.items() if q not in split_all.leaked}
     llm: LLMLabels | None = None
-    exclude: dict[str, set[str]] | None = None
+    exclude: dict[str, set[str]] | None = labels.exclude or None
     if llm_labels is not None and len(llm_labels):
         llm = llm_labels.for_queries(q for q in queries if q not in eval_queries)
-        qrels = llm.apply(qrels)  # LLM positives join; an LLM's 1 or 0 is no positive
         judged = {  # graded rows take these pairs' grades from the LLM
             qid: {d: g for d, g in docs.items() if d not in llm.grades.get(qid, {})}
             for qid, docs in judged.items()
         }
-        exclude = llm.related()
-    split = split_queries(
-        queries, dev_fraction=options.dev_fraction, seed=options.seed,
-        near_duplicate_threshold=options.near_duplicate_threshold,
-    )  # fmt: skip
+    event_labels = labels.events
     texts = dataset.texts()
     positives = {q: dataset.positive_texts[q] for q in queries if q in dataset.positive_texts}
     notes = list(options.notes)
@@ -212,9 +248,8 @@ def build_dataset(
     mined = None
     if kind == DatasetKind.TRIPLETS or (kind == DatasetKind.GRADED and options.mine):
         mined = _mine(
-            queries, qrels, texts, config, run=run,
-            encode=encode or embedder_encode(options.model), model=options.model,
-            exclude=exclude,
+            queries, qrels, texts, config, run=run, encode=encode, model=options.model,
+            exclude=exclude, negatives=labels.behavioural(),
         )  # fmt: skip
     parts = {"train": split.train_qids, "dev": split.dev_qids}
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -248,7 +283,8 @@ def build_dataset(
                 sources["llm+mined"] += from_llm
         else:
             rows[part] = build_graded_pairs(
-                part_queries, judged, texts, mined=mined, labels=labels, positive_texts=positives,
+                part_queries, judged, texts, mined=mined, labels=event_labels,
+                positive_texts=positives,
                 llm=llm.training_grades() if llm is not None else None,
             )  # fmt: skip
             sources.update(row["source"] for row in rows[part])
@@ -257,18 +293,23 @@ def build_dataset(
         kind=str(kind),
         sources=dict(sources),
         mining=mined.to_dict() if mined else None,
-        label_policy=(policy or LabelPolicy()).to_dict() if labels else None,
-        event_labels=labels.to_dict() if labels else None,
+        label_policy=(policy or LabelPolicy()).to_dict() if event_labels else None,
+        event_labels={
+            **event_labels.to_dict(),
+            "training_labels": {k: v for k, v in labels.counts().items() if k != "event_labels"},
+        }
+        if event_labels
+        else None,
         llm_labels=llm.to_dict() if llm is not None else None,
-        split=split.to_dict(),
+        split=split_all.to_dict(),
         leakage=leakage,
         difficulty=difficulty_histogram(mined.difficulty()) if mined else None,
         notes=notes,
     )
     if mined is not None:
         others = {f"qrels:{s}": q for s, q in dataset.qrels.items() if s != options.split}
-        if labels is not None:
-            others["events"] = labels.as_qrels(min_grade=1)
+        if event_labels is not None:
+            others["events"] = event_labels.as_qrels(min_grade=1)
         card.false_negatives = estimate_false_negative_rate(mined, others)
     inputs = {
         "dataset": dataset.name,

@@ -77,6 +77,11 @@ class MarginReference(StrEnum):
 class HardNegativeConfig:
     """Every knob of a mining run; stored with the dataset so it can be reproduced.
 
+    The defaults are the one recipe the loop and ``flywheel dataset build`` share: one negative
+    drawn at random from ranks 3-30 of the base dense run, after dropping candidates above 95%
+    of the positive's score. Measured on SciFact (dev carved from train) it lifted test
+    nDCG@10 0.645 -> 0.738; ranks 10-100 taken from the top gave less.
+
     ``range_min``/``range_max`` bound the 0-based rank window in the candidate list (known
     positives removed). ``relative_margin`` drops candidates scoring above
     ``positive - |positive| * relative_margin``; ``absolute_margin`` those above
@@ -86,10 +91,10 @@ class HardNegativeConfig:
     ``cross_encoder_threshold`` are dropped as likely false negatives.
     """
 
-    range_min: int = 10
-    range_max: int = 100
+    range_min: int = 3
+    range_max: int = 30
     num_negatives: int = 1
-    sampling: Sampling = Sampling.TOP
+    sampling: Sampling = Sampling.RANDOM
     relative_margin: float | None = 0.05
     absolute_margin: float | None = None
     max_score: float | None = None

@@ -7,22 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel.datasets.hard_negatives import HardNegativeConfig
 from flywheel.evaluation.cost import DEFAULT_LATENCY_QUERIES
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.training.config import EmbedderTrainConfig, RerankerTrainConfig
-
-
-class MiningSettings(BaseModel):
-    """Hard negatives for the embedder: one drawn at random from ranks 3-30 of the base dense run,
-    after dropping likely false negatives (TopK-PercPos: above 95% of the positive's score).
-    Measured on SciFact (dev carved from train): this recipe lifted test nDCG@10 0.645 -> 0.738."""
-
-    model_config = ConfigDict(extra="forbid")
-    range_min: int = 3
-    range_max: int = 30
-    num_negatives: int = 1
-    sampling: str = "random"
-    relative_margin: float | None = 0.05
 
 
 class RerankerSettings(BaseModel):
@@ -55,9 +43,16 @@ class LoopConfig(BaseModel):
     """What ``flywheel run`` does. Defaults are the recipe measured in the README."""
 
     model_config = ConfigDict(extra="forbid")
-    dataset: str
+    # a BEIR folder or name to ingest (into ``db``, or a fresh store in ``out_dir``); None: run
+    # on what the store at ``db`` already holds
+    dataset: str | None = None
     out_dir: Path = Path("flywheel-out")
     db: str | None = None
+    # what the loop may train on; judgments of ``train_split`` (human or benchmark) always count
+    use_events: bool = True
+    use_llm_labels: bool = True
+    event_min_grade: int = Field(3, ge=1, le=5)  # a log label at or above it is a positive
+    near_duplicate_threshold: float | None = Field(0.9, gt=0.0, le=1.0)
     base_model: str = DEFAULT_BASE_MODEL
     train_split: str = "train"
     test_split: str = "test"
@@ -69,13 +64,17 @@ class LoopConfig(BaseModel):
         default_factory=lambda: ["ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100"]
     )
     retrieve_k: int = Field(100, ge=10)
+    # the embedder's dev gate ranks a pool: judged documents + this many from each first stage
+    gate_pool_depth: int = Field(100, ge=1)
     hybrid_rrf_k: int = 60
     encode_batch_size: int = 64
     # "torch", or "ort-int8" for ONNX Runtime with int8 weights on CPU (1.6x the encoding and
     # re-ranking throughput; quality measured by benchmarks/encode_speed.py --quality)
     inference_backend: Literal["torch", "ort", "ort-int8"] = "torch"
     device: str | None = None
-    mining: MiningSettings = Field(default_factory=MiningSettings)
+    # one mining policy: the library's defaults are the measured recipe (ranks 3-30 of the base
+    # dense run, one drawn at random above a 5% false-negative margin)
+    mining: HardNegativeConfig = Field(default_factory=HardNegativeConfig)
     embedder: EmbedderTrainConfig = Field(
         default_factory=lambda: EmbedderTrainConfig(eval_each_epoch=False)
     )

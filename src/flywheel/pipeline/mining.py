@@ -1,12 +1,22 @@
-"""Training rows for the embedder: hard negatives mined with the base model."""
+"""Training rows for the embedder: hard negatives mined with the base model, and behavioural
+negatives from the logs put first where they pass the same false-negative guards."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
-from flywheel.datasets.hard_negatives import HardNegativeConfig, MinedNegatives, mine_hard_negatives
+import numpy as np
+
+from flywheel.datasets.behavioural import add_behavioural_negatives
+from flywheel.datasets.hard_negatives import (
+    HardNegativeConfig,
+    MinedNegatives,
+    mine_hard_negatives,
+)
 from flywheel.datasets.pairs import build_pairs
+from flywheel.datasets.training_labels import TrainingLabels
 from flywheel.datasets.triplets import build_triplets
 from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.splits import LoopSplits
@@ -21,17 +31,26 @@ def mine_negatives(
     doc_ids: Sequence[str],
     texts: Mapping[str, str],
     say: Callable[[str], None],
+    labels: TrainingLabels | None = None,
 ) -> MinedNegatives:
     """Mine in the configured window; positives whose window holds no candidate below the
     false-negative threshold (typically those the base model ranks poorly - the most useful
     ones to train on) get the hardest valid negative from a wider window instead of being
-    dropped, as sentence-transformers does by filtering before it windows."""
+    dropped, as sentence-transformers does by filtering before it windows. ``labels``'
+    behavioural negatives (from the logs) then take the first slots of their rows
+    (:func:`~flywheel.datasets.behavioural.add_behavioural_negatives`)."""
     train_q, train_qrels = splits.train_q, splits.train_qrels
     ids = list(doc_ids)
     doc_emb = base.encode_documents(ids, [texts[d] for d in ids])
     query_emb = base.encode_queries(list(train_q.values()))
-    settings = HardNegativeConfig(**config.mining.model_dump(), seed=config.seed)
-    common = {"doc_embeddings": doc_emb, "doc_ids": ids, "model_name": config.base_model}
+    settings = replace(config.mining, seed=config.seed)
+    exclude = labels.exclude if labels is not None else None
+    common = {
+        "doc_embeddings": doc_emb,
+        "doc_ids": ids,
+        "model_name": config.base_model,
+        "exclude": exclude,
+    }
     mined = mine_hard_negatives(
         train_q,
         train_qrels,
@@ -46,8 +65,46 @@ def mine_negatives(
     short = {
         q for q, rel in train_qrels.items() for d, g in rel.items() if g > 0 and (q, d) not in done
     }
-    if not short or settings.range_max >= len(ids) - 1:
+    if short and settings.range_max < len(ids) - 1:
+        mined = _widen(mined, short, done, splits, texts, query_emb, settings, common, say)
+    behavioural = labels.behavioural() if labels is not None else {}
+    if not behavioural:
         return mined
+    position = {q: i for i, q in enumerate(train_q)}
+    index = {d: i for i, d in enumerate(ids)}
+
+    def score(qid: str, doc_ids: Sequence[str]) -> np.ndarray:
+        found = np.array([index.get(d, -1) for d in doc_ids])
+        out = np.full(len(doc_ids), np.nan)
+        out[found >= 0] = doc_emb[found[found >= 0]] @ query_emb[position[qid]]
+        return out
+
+    known = {
+        q: {d: s for d, s in docs.items() if d in index} for q, docs in behavioural.items()
+    }
+    mined = add_behavioural_negatives(
+        mined, train_q, train_qrels, known, score=score, config=settings, exclude=exclude
+    )
+    by_source = mined.metadata.get("negatives_by_source", {})
+    say("negatives by source: " + ", ".join(f"{k} {v}" for k, v in by_source.items()))
+    return mined
+
+
+def _widen(
+    mined: MinedNegatives,
+    short: set[str],
+    done: set[tuple[str, str]],
+    splits: LoopSplits,
+    texts: Mapping[str, str],
+    query_emb: np.ndarray,
+    settings: HardNegativeConfig,
+    common: dict[str, Any],
+    say: Callable[[str], None],
+) -> MinedNegatives:
+    """Positives with no valid negative in the window get one from a window ten times wider."""
+    train_q, train_qrels = splits.train_q, splits.train_qrels
+    ids = common["doc_ids"]
+    need = settings.num_negatives
     wide = replace(settings, range_max=min(len(ids) - 1, settings.range_max * 10), sampling="top")
     order = [q for q in train_q if q in short]
     position = {q: i for i, q in enumerate(train_q)}

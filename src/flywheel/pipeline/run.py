@@ -1,9 +1,12 @@
-"""``flywheel run``: the loop on one dataset, from raw judgments to a measured, gated lift.
+"""``flywheel run``: the loop over one store, from judgments and logs to a measured, gated lift.
 
-Stages: load (and ingest into the store), carve a dev split from the training side, baselines
-(BM25, base dense, hybrid), mine hard negatives with the base model, fine-tune the embedder,
-train a re-ranker, evaluate every combination on the test split, then pick the pipeline by its
-*dev* score - the test split is only ever measured, never used to choose - and write a report.
+Stages: load the store (``--dataset`` ingests into one first; :mod:`flywheel.pipeline.data`),
+training labels from every source (:mod:`flywheel.datasets.training_labels`: judgments, LLM
+grades, logs through the click model), split by query with the near-duplicate leak check,
+baselines (BM25, base dense, hybrid), mine hard negatives with the base model and put
+behavioural ones first, fine-tune the embedder (kept only past training's own dev gate), train a
+re-ranker, evaluate every combination on the test split, then pick the pipeline by its *dev*
+score - the test split is only ever measured, never used to choose - and write a report.
 Models named with ``compare_models`` / ``compare_rerankers`` (a provider's, a bigger local one)
 are measured beside them but never selected (:mod:`flywheel.pipeline.comparisons`); every dense
 system gets latency p50/p95 and cost (:mod:`flywheel.evaluation.cost`).
@@ -19,25 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from flywheel._internal.io import write_json
-from flywheel.data.beir import load_beir
 from flywheel.data.types import Run
+from flywheel.datasets.training_labels import TrainingLabels, assemble_training_labels
 from flywheel.evaluation import Comparison, compare, evaluate
 from flywheel.evaluation.cost import CostProfile, measure
 from flywheel.pipeline.cold_start import plan_cold_start
 from flywheel.pipeline.comparisons import (
     check_comparisons,
     embedder_comparisons,
-    first_stage_of,
-    is_comparison,
     reranker_comparisons,
     versus_best_comparison,
 )
 from flywheel.pipeline.config import LoopConfig
+from flywheel.pipeline.data import LoopData, load_loop_data
 from flywheel.pipeline.mining import embedder_rows, mine_negatives
 from flywheel.pipeline.reference import REFERENCE, train_reference, versus_reference
 from flywheel.pipeline.reranking import SKIPPED_RERANKER, train_and_apply_reranker
-from flywheel.pipeline.resolve import resolve_dataset
-from flywheel.pipeline.splits import prepare_splits
+from flywheel.pipeline.splits import LoopSplits, held_out_queries, prepare_splits
 from flywheel.pipeline.stages import (
     Measured,
     Timings,
@@ -47,8 +48,10 @@ from flywheel.pipeline.stages import (
     peak_memory_mb,
     restrict,
 )
+from flywheel.pipeline.systems import Embedder, Role, System, reranked
 from flywheel.retrieval.bm25 import BM25Retriever
 from flywheel.retrieval.fusion import rrf
+from flywheel.training.devset import DevSet
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,11 @@ class LoopResult:
     reference: dict[str, Any] | None
     peak_memory_mb: float
     verdicts: list[str] = field(default_factory=list)
+    # training labels per source and per log signal, the split record (leak check included) and
+    # each system's typed description
+    labels: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, Any] = field(default_factory=dict)
+    systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     # latency p50/p95 and cost per measured system (dense ones, BM25, comparisons; fused and
     # re-ranked loop systems are not timed per query)
     costs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -95,39 +103,56 @@ class LoopResult:
             "timings": self.timings,
             "peak_memory_mb": self.peak_memory_mb,
             "verdicts": self.verdicts,
+            "labels": self.labels,
+            "splits": self.splits,
+            "systems": self.systems,
             "costs": self.costs,
             "comparisons": self.comparisons,
             "report_path": str(self.report_path) if self.report_path else None,
         }
 
 
-def _gate(
-    name: str, dev: dict[str, dict[str, float]], new: str, old: str, metric: str
-) -> tuple[bool, str]:
-    a, b = dev[new][metric], dev[old][metric]
-    if a > b:
-        return True, f"{name}: dev {metric} {b:.4f} -> {a:.4f}; accepted."
-    return False, (
-        f"{name}: dev {metric} {b:.4f} -> {a:.4f}, not better; the {old} stays "
-        "(the trained model is kept on disk but replaces nothing)."
+def _labels(data: LoopData, config: LoopConfig, *, eval_qids: set[str]) -> TrainingLabels:
+    """Training labels from every source the store holds (see
+    :mod:`flywheel.datasets.training_labels`); evaluation queries get none."""
+    judged = data.dataset.qrels.get(config.train_split, {})
+    return assemble_training_labels(
+        judged,
+        events=data.events,
+        llm=data.llm,
+        eval_qids=eval_qids,
+        known_qids=data.dataset.queries,
+        min_grade=config.event_min_grade,
     )
 
 
-def _record_gate(
-    manifest: Path, accepted: bool, verdict: str, dev: dict[str, dict[str, float]], metric: str
-) -> None:
-    """Write the loop's dev gate into the model's manifest, so the artifact says whether it won."""
-    data = json.loads(Path(manifest).read_text())
-    data["accepted"] = accepted
-    data["verdict"] = verdict
-    data["loop_gate"] = {
-        "accepted": accepted,
-        "metric": metric,
-        "base_dev": dev[BASELINE][metric],
-        "trained_dev": dev["fine-tuned dense"][metric],
-        "dev_corpus": "full corpus",
+def gate_devset(
+    splits: LoopSplits, texts: dict[str, str], runs: list[Run], *, depth: int
+) -> DevSet:
+    """The dev set training's own gate scores base and fine-tuned models on: the dev queries
+    over a candidate pool (their judged documents and the top ``depth`` of each first stage).
+    Both models rank the same pool, so the comparison is fair and costs a fraction of encoding
+    the whole corpus twice more."""
+    pool = {d for rel in splits.dev_qrels.values() for d in rel if d in texts}
+    for run in runs:
+        for qid in splits.dev_q:
+            ranked = sorted(run.get(qid, {}).items(), key=lambda item: -item[1])[:depth]
+            pool.update(d for d, _ in ranked)
+    return DevSet(
+        splits.dev_q,
+        {d: texts[d] for d in sorted(pool)},
+        splits.dev_qrels,
+        meta={"pool": f"judged + top {depth} of base dense and BM25", "origin": splits.dev_origin},
+    )
+
+
+def _system_record(system: System) -> dict[str, Any]:
+    return {
+        "embedder": str(system.embedder),
+        "role": str(system.role),
+        "reranker": system.reranker,
+        "first_stage": system.first_stage,
     }
-    write_json(manifest, data)
 
 
 def _add_cost(costs: dict[str, dict[str, Any]], name: str, profile: CostProfile | None) -> None:
@@ -145,25 +170,31 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
     metrics = list(dict.fromkeys([metric, *config.metrics]))
 
     with timings.stage("load"):
-        folder = resolve_dataset(config.dataset, work_dir=out)
-        dataset = load_beir(folder)
-        if config.db:
-            from flywheel.store import Store
-
-            with Store(config.db) as store:
-                store.ingest_beir(folder)
-        cold = plan_cold_start(dataset, config, say=say)  # no training queries: synthetic ones
+        data = load_loop_data(config, out=out, say=say)
+        dataset = data.dataset
+        base = loop_embedder(config, config.base_model)
+        test_q, own_dev = held_out_queries(dataset, config)
+        labels = _labels(data, config, eval_qids={*test_q, *own_dev})
+        cold = None
+        if not labels.qids:  # nothing to train on from any source: synthetic questions
+            cold = plan_cold_start(dataset, config, say=say, embedder=base)
         if cold is not None:
             dataset, config = cold.dataset, cold.config
-        splits = prepare_splits(dataset, config)
+            labels = assemble_training_labels(
+                dataset.qrels[config.train_split], eval_qids={*test_q, *own_dev}
+            )
+        splits = prepare_splits(dataset, labels, config, embed=base.encode_queries)
         texts = dataset.texts()
     sizes = splits.sizes(len(dataset.corpus))
+    label_counts = labels.counts()
     say(
         f"{dataset.name}: {sizes['corpus']} documents; queries train {sizes['train']}, "
-        f"dev {sizes['dev']} ({splits.dev_origin}), test {sizes['test']}"
+        f"dev {sizes['dev']} ({splits.dev_origin}), test {sizes['test']}; training positives "
+        "by source: " + ", ".join(f"{k} {v}" for k, v in label_counts["positives"].items())
     )
     if splits.leaked:
-        say(f"dropped {len(splits.leaked)} training queries that repeat a dev/test query")
+        say(f"dropped {len(splits.leaked)} training queries that repeat or paraphrase a "
+            "dev/test query")  # fmt: skip
     eval_q = splits.eval_q
     k = config.retrieve_k
     lat = config.latency_queries
@@ -181,7 +212,6 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             )
         )
         bm25 = lexical.run
-        base = loop_embedder(config, config.base_model)
         base_measured = dense_run(
             base, dataset.corpus, {**eval_q, **splits.train_q}, k=k, latency_queries=lat
         )
@@ -195,13 +225,22 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         BASELINE: restrict(base_run, eval_q),
         "base hybrid": rrf([restrict(base_run, eval_q), bm25], k=config.hybrid_rrf_k),
     }
+    systems = {
+        "bm25": System("bm25", Embedder.NONE),
+        BASELINE: System(BASELINE, Embedder.BASE),
+        "base hybrid": System("base hybrid", Embedder.BASE),
+    }
 
     with timings.stage("mine"):
         mined = mine_negatives(
-            config, splits, base=base, doc_ids=list(dataset.corpus), texts=texts, say=say
-        )
+            config, splits, base=base, doc_ids=list(dataset.corpus), texts=texts, say=say,
+            labels=labels,
+        )  # fmt: skip
         rows = embedder_rows(
             config, splits, mined, texts, say, positive_texts=dataset.positive_texts
+        )
+        label_counts["negatives_by_source"] = mined.metadata.get(
+            "negatives_by_source", {"mined": sum(len(e.negative_ids) for e in mined.examples)}
         )
 
     from flywheel.training.embedder import train_embedder
@@ -212,9 +251,11 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             base_model=config.base_model,
             out_dir=out / "embedder",
             config=config.embedder,
-            dev=None,
-            dataset_card={"mining": mined.to_dict()},
+            dev=gate_devset(splits, texts, [runs[BASELINE], bm25], depth=config.gate_pool_depth),
+            metric=metric,
+            dataset_card={"mining": mined.to_dict(), "labels": label_counts},
         )
+    ok_embedder = trained.accepted
     with timings.stage("evaluate fine-tuned"):
         tuned = loop_embedder(config, str(trained.model_path))
         tuned_measured = dense_run(tuned, dataset.corpus, eval_q, k=k, latency_queries=lat)
@@ -224,9 +265,13 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         hybrid = hybrid_cost(tuned_measured, lexical, eval_q, **hybrid_args)
         _add_cost(costs, "fine-tuned hybrid", hybrid)
         runs["fine-tuned hybrid"] = rrf([tuned_run, bm25], k=config.hybrid_rrf_k)
+        del tuned_measured
+    systems["fine-tuned dense"] = System("fine-tuned dense", Embedder.FINE_TUNED)
+    systems["fine-tuned hybrid"] = System("fine-tuned hybrid", Embedder.FINE_TUNED)
 
     reranker_info = None
     if config.reranker.should_train():
+        firsts = list(runs)
         reranker_info = train_and_apply_reranker(
             config,
             splits,
@@ -237,6 +282,11 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             out=out,
             say=say,
         )
+        for name in firsts:
+            if f"{name} + re-rank" in runs:
+                systems[f"{name} + re-rank"] = reranked(
+                    systems[name], f"{name} + re-rank", "cross-encoder"
+                )
 
     if config.reference_recipe:
         runs[REFERENCE], reference_cost = train_reference(
@@ -249,36 +299,37 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             say=say,
         )
         costs[REFERENCE] = reference_cost.to_dict()
+        systems[REFERENCE] = System(REFERENCE, Embedder.OTHER, role=Role.REFERENCE)
 
     compared, compared_costs = embedder_comparisons(
         config, dataset.corpus, eval_q, timings=timings, say=say
     )
     runs.update(compared)
     costs.update({n: c.to_dict() for n, c in compared_costs.items()})
+    systems.update({n: System(n, Embedder.OTHER, role=Role.COMPARISON) for n in compared})
 
     dev_scores = {
         name: evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
         for name, run in runs.items()
     }
     verdicts = [cold.note] if cold is not None else []
-    ok_embedder, line = _gate(
-        "fine-tuned embedder", dev_scores, "fine-tuned dense", BASELINE, metric
-    )
-    verdicts.append(line)
-    _record_gate(trained.manifest_path, ok_embedder, line, dev_scores, metric)
-    eligible = [n for n in runs if not is_comparison(n) and (ok_embedder or "fine-tuned" not in n)]
+    verdicts.append(f"fine-tuned embedder: {trained.verdict}")
     if reranker_info is None and config.reranker.enabled is None:
         say(SKIPPED_RERANKER)
         verdicts.append(SKIPPED_RERANKER)
     if reranker_info is not None:
         verdicts.append(reranker_info["verdict"])
-        if not reranker_info["accepted"]:
-            eligible = [n for n in eligible if "re-rank" not in n]
+    ok_reranker = reranker_info is not None and bool(reranker_info["accepted"])
+    eligible = [
+        n
+        for n, system in systems.items()
+        if system.eligible(embedder_accepted=ok_embedder, reranker_accepted=ok_reranker)
+    ]
     selected = max(eligible, key=lambda n: dev_scores[n][metric])
     verdicts.append(f"selected on dev {metric}: {selected} ({dev_scores[selected][metric]:.4f})")
 
     if config.compare_rerankers:  # over what the loop ships, so the question is "add it?"
-        first = first_stage_of(selected)
+        first = systems[selected].first_stage or selected
         compared, compared_costs = reranker_comparisons(
             config,
             first_stage=first,
@@ -290,6 +341,9 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         )
         runs.update(compared)
         costs.update({n: c.to_dict() for n, c in compared_costs.items()})
+        systems.update(
+            {n: reranked(systems[first], n, n, role=Role.COMPARISON) for n in compared}
+        )
         for name, run in compared.items():
             dev_scores[name] = evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
 
@@ -330,6 +384,9 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         embedder={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(trained).items()},
         embedder_accepted=ok_embedder,
         reranker=reranker_info,
+        labels=label_counts,
+        splits=splits.split_record,
+        systems={n: _system_record(sy) for n, sy in systems.items()},
         reference=reference,
         timings=dict(timings.seconds),
         peak_memory_mb=peak_memory_mb(),

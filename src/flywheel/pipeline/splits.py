@@ -1,12 +1,23 @@
-"""The loop's query splits: train, dev (decides everything) and test (only measured)."""
+"""The loop's query splits: train, dev (decides everything) and test (only measured).
+
+Test is the judged queries of the test split (a person's or a benchmark's labels). Dev is the
+dataset's own dev split when it has one, else carved by query from the training side - which
+is every query with a training label from any source (judgments, LLM grades, logs). No query
+of dev or test, nor a near-duplicate of one (normalised text, or cosine >= the threshold under
+the base model), is trained on: :func:`~flywheel.datasets.splits.split_training_queries`, the
+one split function, drops them and counts them.
+"""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from flywheel.data.types import Qrels, Queries, RetrievalDataset
-from flywheel.datasets.splits import check_leakage, split_queries
+from flywheel.datasets.splits import QueryEmbedder, split_training_queries
+from flywheel.datasets.training_labels import TrainingLabels
+from flywheel.errors import ConfigError
 from flywheel.pipeline.config import LoopConfig
 
 
@@ -20,6 +31,7 @@ class LoopSplits:
     test_qrels: Qrels
     dev_origin: str
     leaked: set[str] = field(default_factory=set)
+    split_record: dict[str, Any] = field(default_factory=dict)
 
     @property
     def eval_q(self) -> Queries:
@@ -36,34 +48,64 @@ class LoopSplits:
         }
 
 
-def prepare_splits(dataset: RetrievalDataset, config: LoopConfig) -> LoopSplits:
-    """Use the dataset's dev split when it has one, else carve ``dev_fraction`` of the training
-    queries (near-duplicates kept on one side). Training queries that duplicate a dev or test
-    query are dropped and counted: SciFact, for one, repeats a claim across train and test."""
-    test_q, test_qrels = dataset.split(config.test_split)
-    queries, qrels = dataset.split(config.train_split)
-    if config.max_train_queries and len(queries) > config.max_train_queries:
-        keep = random.Random(config.seed).sample(sorted(queries), config.max_train_queries)
-        queries = {q: queries[q] for q in sorted(keep)}
+def held_out_queries(dataset: RetrievalDataset, config: LoopConfig) -> tuple[Queries, Queries]:
+    """(test queries, the dataset's own dev queries or {}): what training must never see."""
+    if config.test_split not in dataset.qrels:
+        raise ConfigError(
+            f"the store has no judged '{config.test_split}' queries to measure on; ingest "
+            f"judgments with split '{config.test_split}' (flywheel ingest judgments FILE "
+            f"--split {config.test_split}), or name another with --test-split"
+        )
+    test_q, _ = dataset.split(config.test_split)
+    dev_q: Queries = {}
     if config.dev_split in dataset.qrels and config.dev_split != config.test_split:
-        dev_q, dev_qrels = dataset.split(config.dev_split)
-        train_q = queries
+        dev_q, _ = dataset.split(config.dev_split)
+    return test_q, dev_q
+
+
+def prepare_splits(
+    dataset: RetrievalDataset,
+    labels: TrainingLabels,
+    config: LoopConfig,
+    *,
+    embed: QueryEmbedder | None = None,
+) -> LoopSplits:
+    """Split the training side of ``labels`` by query; see the module docstring."""
+    test_q, own_dev = held_out_queries(dataset, config)
+    test_qrels = dataset.qrels[config.test_split]
+    candidates = {q: dataset.queries[q] for q in labels.qids if q in dataset.queries}
+    candidates = {q: t for q, t in candidates.items() if q not in test_q and q not in own_dev}
+    if config.max_train_queries and len(candidates) > config.max_train_queries:
+        keep = random.Random(config.seed).sample(sorted(candidates), config.max_train_queries)
+        candidates = {q: candidates[q] for q in sorted(keep)}
+    split = split_training_queries(
+        candidates,
+        test_q,
+        dev_fraction=config.dev_fraction,
+        seed=config.seed,
+        threshold=config.near_duplicate_threshold,
+        embed=embed,
+        dev_queries=own_dev or None,
+    )
+    if own_dev:
+        dev_qrels = dataset.qrels[config.dev_split]
         origin = f"the dataset's '{config.dev_split}' split"
     else:
-        split = split_queries(queries, dev_fraction=config.dev_fraction, seed=config.seed)
-        train_q = {q: queries[q] for q in split.train_qids}
-        dev_q = {q: queries[q] for q in split.dev_qids}
-        dev_qrels = {q: qrels[q] for q in dev_q}
-        origin = f"carved from {config.train_split}"
-    leaked = check_leakage(train_q, {**dev_q, **test_q}, force=True).leaked_qids
-    train_q = {q: t for q, t in train_q.items() if q not in leaked}
+        dev_qrels = labels.restrict(split.dev)
+        origin = "carved by query from the training side"
+    if not split.train or not split.dev:
+        raise ConfigError(
+            f"too few training queries: {len(split.train)} to train, {len(split.dev)} for dev "
+            "after the leak check; log or judge more queries"
+        )
     return LoopSplits(
-        train_q=train_q,
-        train_qrels={q: qrels[q] for q in train_q},
-        dev_q=dev_q,
+        train_q=split.train,
+        train_qrels=labels.restrict(split.train),
+        dev_q=split.dev,
         dev_qrels=dev_qrels,
         test_q=test_q,
         test_qrels=test_qrels,
         dev_origin=origin,
-        leaked=set(leaked),
+        leaked=split.leaked,
+        split_record=split.to_dict(),
     )
