@@ -41,9 +41,9 @@ READERS: dict[str, Callable[..., TraceBatch]] = {
 DETECTORS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     TraceFormat.OTLP: lambda raw: "resourceSpans" in raw or "resource_spans" in raw,
     TraceFormat.PHOENIX: lambda raw: phoenix.is_span(raw) or phoenix.is_annotation(raw),
-    TraceFormat.LANGFUSE: lambda raw: langfuse.is_trace(raw)
-    or langfuse.is_observation(raw)
-    or langfuse.is_score(raw),
+    TraceFormat.LANGFUSE: lambda raw: (
+        langfuse.is_trace(raw) or langfuse.is_observation(raw) or langfuse.is_score(raw)
+    ),
 }
 
 

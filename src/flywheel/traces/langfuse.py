@@ -95,7 +95,8 @@ def _document_attributes(output: Any) -> dict[str, Any]:
         fields = {
             "id": doc_id,
             "content": _get(doc, "page_content", "pageContent", "content", "text"),
-            "score": _get(doc, "score", "relevance_score") or _get(meta, "score", "relevance_score"),
+            "score": _get(doc, "score", "relevance_score", "metadata.score")
+            or _get(meta, "score", "relevance_score"),
         }
         attrs.update({f"{prefix}.{k}": v for k, v in fields.items() if v is not None})
         if meta:
@@ -194,9 +195,7 @@ def _expand(
         yield line, raw, traces.get(str(_get(raw, "traceId", "trace_id")), {})
 
 
-def read_langfuse(
-    records: Iterable[tuple[int, Mapping[str, Any]]], *, source: str
-) -> TraceBatch:
+def read_langfuse(records: Iterable[tuple[int, Mapping[str, Any]]], *, source: str) -> TraceBatch:
     batch = TraceBatch()
     try:
         for line, raw, trace in _expand(records):
