@@ -46,7 +46,7 @@ def training_rows(store: Store, tmp_path: Path) -> list[dict]:
         "dataset", "build", "triplets", "--db", store.url, "--out", str(out), "--run",
         str(run_path), "--range-min", "0", "--range-max", "6", "--relative-margin", "-1",
     ])  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     return [row for rows in load_dataset(out).splits.values() for row in rows]
 
 

@@ -12,8 +12,8 @@ The mapping (docs/integrations.md has it as a table):
 * ``session.id`` and ``user.id`` (on any span of the trace) give the session and user; a trace
   without ``session.id`` is its own session;
 * an annotation on one retrieved document (Phoenix's ``document_position``) is a
-  :class:`DocumentFeedbackEvent` when a person gave it, and a 0/1 judgment (source ``human``,
-  ``llm`` or ``derived`` after the annotator) in every case; an annotation on a span is a
+  :class:`DocumentFeedbackEvent` when a person gave it, and a judgment in every case (2 or 0
+  on TREC's 0-3 scale; source ``human``, ``llm`` or ``derived`` after the annotator); an annotation on a span is a
   :class:`AnswerFeedbackEvent` for the trace's query when a person gave it.
 
 Event ids come from span and annotation ids, so sending or importing the same spans again
@@ -55,6 +55,10 @@ NEGATIVE_LABELS = frozenset(
      "not_relevant", "not relevant", "incorrect", "bad", "unhelpful", "no", "false", "0",
      "dislike", "disliked", "reject", "rejected"}
 )  # fmt: skip
+#: A yes/no label as a graded judgment: TREC's 0-3 scale, "relevant" = 2 (what LLM labels need
+#: to count as positives), "not relevant" = 0.
+JUDGMENT_SCALE = 3
+RELEVANT_GRADE = 2
 #: Annotator kinds -> the judgment source their labels are stored under.
 ANNOTATOR_SOURCES = {
     "HUMAN": JudgmentSource.HUMAN,
@@ -314,7 +318,8 @@ class _Mapper:
             doc_id = docs[position]
         owner = next(r for r in self.retrievals[span.trace_id] if r.span is span)
         source = ANNOTATOR_SOURCES.get(note.annotator_kind.upper(), JudgmentSource.DERIVED)
-        judgment = {"qid": owner.qid, "doc_id": doc_id, "grade": int(positive), "scale": 1,
+        grade = RELEVANT_GRADE if positive else 0
+        judgment = {"qid": owner.qid, "doc_id": doc_id, "grade": grade, "scale": JUDGMENT_SCALE,
                     "source": str(source)}  # fmt: skip
         self.capture.judgments.append((self.at(note), judgment))
         if note.annotator_kind == "HUMAN":
