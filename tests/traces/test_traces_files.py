@@ -231,7 +231,8 @@ def test_otlp_json_file(store: Store, tmp_path: Path) -> None:
             {"key": "openinference.span.kind", "value": {"stringValue": "RETRIEVER"}},
             {"key": "input.value", "value": {"stringValue": QUERY}},
             {"key": "retrieval.documents.0.document.id", "value": {"stringValue": "cat-2"}},
-            {"key": "retrieval.documents.0.document.score", "value": {"doubleValue": 1.5}}]}]}]}]}  # fmt: skip
+            {"key": "retrieval.documents.0.document.score", "value": {"doubleValue": 1.5}},
+        ]}]}]}]}  # fmt: skip
     path = write_jsonl(tmp_path / "traces.jsonl", [request])
     assert ingest_trace_files(store, [path]).events_added == 1
     (event,) = store.events()

@@ -13,8 +13,9 @@ The mapping (docs/integrations.md has it as a table):
   without ``session.id`` is its own session;
 * an annotation on one retrieved document (Phoenix's ``document_position``) is a
   :class:`DocumentFeedbackEvent` when a person gave it, and a judgment in every case (2 or 0
-  on TREC's 0-3 scale; source ``human``, ``llm`` or ``derived`` after the annotator); an annotation on a span is a
-  :class:`AnswerFeedbackEvent` for the trace's query when a person gave it.
+  on TREC's 0-3 scale; source ``human``, ``llm`` or ``derived`` after the annotator); an
+  annotation on a span is a :class:`AnswerFeedbackEvent` for the trace's query when a person
+  gave it.
 
 Event ids come from span and annotation ids, so sending or importing the same spans again
 stores nothing new. Labels are read by :func:`polarity`; annotations whose label says neither
