@@ -17,15 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from flywheel.errors import DataFormatError, MissingDependencyError
 from flywheel.server.auth import Authorized
 from flywheel.server.errors import ApiError
+from flywheel.traces import TraceBatch, map_batch, store_capture
+from flywheel.traces.otlp import JSON, PROTOBUF, decompress, parse_request, request_spans
 
 router = APIRouter(tags=["otlp"], dependencies=[Authorized])
 SOURCE = "POST /v1/traces"
 
 
 def _store_request(request_store, body: bytes, content_type: str, missing_docs: str):
-    from flywheel.traces import TraceBatch, map_batch, store_capture
-    from flywheel.traces.otlp import parse_request, request_spans
-
     message = parse_request(body, content_type, source=SOURCE)
     batch = TraceBatch(spans=request_spans(message))
     capture = map_batch(batch, source=SOURCE)
@@ -50,7 +49,6 @@ async def export_traces(request: Request) -> Response:
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
     except ImportError:
         raise ApiError(501, str(MissingDependencyError("opentelemetry-proto", "otel"))) from None
-    from flywheel.traces.otlp import JSON, PROTOBUF, decompress
 
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (PROTOBUF, JSON):
