@@ -1,4 +1,5 @@
-"""``flywheel ingest``: load a BEIR folder, or one file of corpus/queries/judgments/events.
+"""``flywheel ingest``: load a BEIR folder, one file of corpus/queries/judgments/events, or
+exported traces (OTLP JSON, Phoenix, Langfuse).
 
 The file format follows the ending (.jsonl, .csv, .tsv, .parquet); docs/store.md lists the
 fields of each kind. One transaction per file: a bad record fails the whole file unless
@@ -13,6 +14,7 @@ from typing import Annotated
 import typer
 
 from flywheel.cli._common import DbOption, console, open_store, print_report
+from flywheel.errors import UnknownComponentError
 
 app = typer.Typer(
     help="Load data into the store (re-running the same file changes nothing).",
@@ -85,3 +87,40 @@ _file_command(
     None,
     "Load logged interactions: kind, session_id, qid, timestamp, and the kind's fields.",
 )
+
+
+@app.command("traces")
+def traces(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Trace exports (.jsonl, .json, .parquet): OTLP JSON, Phoenix spans and span "
+            "annotations, Langfuse traces, observations and scores. Give spans and their "
+            "annotations together."
+        ),
+    ],
+    trace_format: Annotated[
+        str, typer.Option("--format", help="auto | otlp | phoenix | langfuse")
+    ] = "auto",
+    missing_docs: Annotated[
+        str,
+        typer.Option(
+            help="Documents the spans name but the store lacks: 'report' fails the import, "
+            "'add' stores them from the spans' content."
+        ),
+    ] = "report",
+    db: DbOption = None,
+) -> None:
+    """Load exported traces: retriever spans become retrievals, cited documents citations,
+    thumbs and relevance annotations feedback and judgments (docs/integrations.md)."""
+    from flywheel.traces import MissingDocs, ingest_trace_files
+
+    if missing_docs not in [m.value for m in MissingDocs]:
+        raise UnknownComponentError("--missing-docs choice", missing_docs, list(MissingDocs))
+    report = ingest_trace_files(
+        open_store(db), files, trace_format=trace_format, missing_docs=missing_docs
+    )
+    console.print(report.summary())
+    for reason, count in sorted(report.skipped.items()):
+        console.print(f"[yellow]skipped:[/] {count} {reason}")
+    console.print("next: flywheel dataset build triplets --out DIR")

@@ -49,8 +49,16 @@ def serve(
         int, typer.Option(min=1024, help="Largest request body in bytes (413 above).")
     ] = DEFAULT_MAX_BODY,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    otlp_missing_docs: Annotated[
+        str,
+        typer.Option(
+            help="Spans on POST /v1/traces naming documents the store lacks: 'report' refuses "
+            "them (counted in the OTLP answer), 'add' stores the documents from the spans.",
+        ),
+    ] = "report",
 ) -> None:
-    """Serve the event API (POST /events, /feedback/...), GET /search and the search page."""
+    """Serve the event API (POST /events, /feedback/..., OTLP POST /v1/traces), GET /search
+    and the search page."""
     try:
         import uvicorn
 
@@ -77,6 +85,8 @@ def serve(
     specs = retriever or ["bm25"]
     for spec in specs:
         RetrieverConfig.parse(spec)  # fail on a typo before anything is built
+    if otlp_missing_docs not in ("report", "add"):
+        raise ConfigError(f"--otlp-missing-docs is 'report' or 'add', not '{otlp_missing_docs}'")
     store = open_store(db)
     documents = store.counts()["documents"]
     if not documents:
@@ -90,6 +100,7 @@ def serve(
         insecure=token is None,
         k=k,
         max_body_bytes=max_body,
+        otlp_missing_docs=otlp_missing_docs,
     )
     store.close()
     os.environ[CONFIG_ENV] = config.to_json()

@@ -25,7 +25,7 @@ from flywheel.server.auth import TokenAuth
 from flywheel.server.engine import RetrieverConfig, SearchEngine
 from flywheel.server.errors import install_error_handlers
 from flywheel.server.middleware import DEFAULT_MAX_BODY, BodyLimit, SecurityHeaders
-from flywheel.server.routes import events, feedback, page, search
+from flywheel.server.routes import events, feedback, otlp, page, search
 from flywheel.server.routes.page import STATIC
 from flywheel.server.writer import EventWriter
 from flywheel.store import Store
@@ -65,6 +65,7 @@ def create_app(
     token: str | None = None,
     k: int = 10,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    otlp_missing_docs: str = "report",
 ) -> FastAPI:
     """The capture API and search page over ``store``.
 
@@ -72,7 +73,8 @@ def create_app(
     retriever, or several (a list, or ``{name: ...}``); the first is the default and two or
     more turn on the side-by-side mode. ``token``: what ``Authorization: Bearer`` must carry;
     ``None`` leaves the server open, which only ``flywheel serve --insecure-local`` (bound to
-    127.0.0.1) does.
+    127.0.0.1) does. ``otlp_missing_docs``: ``report`` refuses (and counts) spans naming
+    documents the store lacks, ``add`` stores those documents from the spans' content.
     """
     if token is not None and not token.strip():
         raise ConfigError(f"{TOKEN_ENV} is empty; set a long random value or unset it")
@@ -87,8 +89,9 @@ def create_app(
     app.state.writer = EventWriter(store)
     app.state.auth = TokenAuth(token)
     app.state.k = k
+    app.state.otlp_missing_docs = otlp_missing_docs
     install_error_handlers(app)
-    for module in (events, search, feedback, page):
+    for module in (events, otlp, search, feedback, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)
@@ -106,6 +109,7 @@ class ServeConfig:
     insecure: bool = False
     k: int = 10
     max_body_bytes: int = DEFAULT_MAX_BODY
+    otlp_missing_docs: str = "report"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -126,6 +130,7 @@ def app_from_env() -> FastAPI:
         token=token,
         k=config.k,
         max_body_bytes=config.max_body_bytes,
+        otlp_missing_docs=config.otlp_missing_docs,
     )
     app.state.engine.warm()
     return app
