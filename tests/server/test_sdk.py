@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from capture_helpers import TOKEN, seed
+from capture_helpers import TOKEN
 
 import flywheel
 from flywheel.data.events import (
@@ -25,8 +25,8 @@ from flywheel.data.events import (
     ReformulationEvent,
     RetrievalEvent,
 )
-from flywheel.sdk import HTTPTransport, RejectedError, StoreTransport, TransientError
-from flywheel.server.process import ServerProcess, free_port
+from flywheel.sdk import HTTPTransport, StoreTransport, TransientError
+from flywheel.server.process import free_port
 from flywheel.store import Store
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
@@ -143,14 +143,17 @@ def test_the_background_thread_flushes(store: Store) -> None:
         assert logger.pending == 0 and len(store.events()) == 1
 
 
-def test_a_refused_batch_is_kept_aside_and_the_rest_still_sent(store: Store) -> None:
-    logger = flywheel.Logger(store, batch_size=1, flush_interval=None, max_buffer=10)
-    with pytest.raises(RejectedError, match="unknown document or chunk 'ghost'"):
-        logger.log_click("s", "q-purr", "ghost", 1)
+def test_a_refused_batch_is_kept_aside_and_the_rest_still_sent(
+    store: Store, tmp_path: Path
+) -> None:
+    logger = flywheel.Logger(store, batch_size=1, flush_interval=None, max_buffer=10,
+                             spool=tmp_path / "spool.jsonl")  # fmt: skip
+    logger.log_click("s", "q-purr", "ghost", 1)  # refused, but log() does not raise
     logger.log_click("s", "q-purr", "cat-1", 1)
-    assert len(logger.rejected) == 1 and logger.rejected[0][0][0]["chunk_id"] == "ghost"
+    assert len(logger.rejected) == 1 and logger.rejected[0].record["chunk_id"] == "ghost"
+    assert "unknown document or chunk 'ghost'" in logger.rejected[0].reason
     assert [e.chunk_id for e in store.events()] == ["cat-1"]
-    logger.close()
+    assert logger.close().refused == 1
 
 
 def test_import_flywheel_stays_light() -> None:
@@ -163,26 +166,6 @@ def test_import_flywheel_stays_light() -> None:
 
 
 # --- over HTTP, against a real server --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    db = tmp_path_factory.mktemp("sdk") / "flywheel.db"
-    with Store(str(db)) as store:
-        seed(store)
-    with ServerProcess(db, token=TOKEN) as running:
-        yield running
-
-
-@pytest.fixture
-def served(server):
-    """The running server's store, emptied of events before each test."""
-    with Store(server.db) as store:
-        from flywheel.store import schema
-
-        with store.engine.begin() as conn:
-            conn.execute(schema.events.delete())
-        yield store
 
 
 def test_logger_over_http_stores_every_kind(server, served: Store) -> None:
@@ -218,21 +201,23 @@ def test_http_retry_after_a_lost_response_never_duplicates(server, served: Store
     assert sorted(e.event_id for e in served.events()) == sorted(ids)
 
 
-def test_http_refusals_are_not_retried(server, served: Store) -> None:
-    logger = flywheel.Logger(server.url, token="wrong", flush_interval=None)
+def test_http_refusals_are_not_retried(server, served: Store, tmp_path: Path) -> None:
+    spool = tmp_path / "spool.jsonl"
+    logger = flywheel.Logger(server.url, token="wrong", flush_interval=None, spool=spool)
     logger.log_click("s", "q-purr", "cat-1", 1)
-    with pytest.raises(RejectedError, match="HTTP 401"):
-        logger.flush()
-    logger.close()
-    with flywheel.Logger(server.url, token=TOKEN, flush_interval=None) as logger:
-        logger.log_click("s", "q-purr", "cat-1", 1)
+    logger.log_click("s", "q-purr", "cat-1", 2)
+    assert logger.flush() == 0
+    assert [r.reason.count("HTTP 401") for r in logger.rejected] == [1, 1]  # not split
+    assert logger.close().refused == 2 and len(flywheel.sdk.read_spool(spool)) == 2
+    with flywheel.Logger(server.url, token=TOKEN, flush_interval=None, spool=spool) as logger:
+        good = logger.log_click("s", "q-purr", "cat-1", 1)
         logger.log(kind="click", session_id="s", qid="q-purr", chunk_id="cat-1", rank="2")
-        with pytest.raises(RejectedError, match=r"events\[1\]\.rank"):
-            logger.flush()
-    assert served.events() == []  # the batch was all or nothing
+        assert logger.flush() == 1
+        assert len(logger.rejected) == 1 and "events[1].rank" in logger.rejected[0].reason
+    assert [e.event_id for e in served.events()] == [good]  # the good neighbour is stored
 
 
-def test_an_unreachable_server_keeps_the_events(served: Store) -> None:
+def test_an_unreachable_server_keeps_the_events(served: Store, _spool_in_tmp: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     logger = flywheel.Logger(url, token=TOKEN, flush_interval=None, max_retries=2,
                              backoff=0.01, timeout=1)  # fmt: skip
@@ -240,5 +225,8 @@ def test_an_unreachable_server_keeps_the_events(served: Store) -> None:
     with pytest.raises(TransientError, match="after 3 tries"):
         logger.flush()
     assert logger.pending == 1
-    with pytest.raises(TransientError):
+    with pytest.raises(TransientError, match="kept in .*refused.jsonl"):
         logger.close()
+    assert [line["record"]["chunk_id"] for line in flywheel.sdk.read_spool(_spool_in_tmp)] == [
+        "cat-1"
+    ]  # the unsent event survives the process

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from flywheel.store import IngestReport, Store
@@ -30,6 +31,6 @@ def open_store(db: str | None) -> Store:
 
 
 def print_report(report: IngestReport) -> None:
-    console.print(report.summary())
+    console.print(escape(report.summary()))  # file names are not Rich markup
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")

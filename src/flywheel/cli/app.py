@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flywheel.cli import (
     batch,
@@ -61,5 +62,5 @@ def main() -> None:
     try:
         app()
     except FlywheelError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(1)

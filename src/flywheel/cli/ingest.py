@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from flywheel.cli._common import DbOption, console, open_store, print_report
 from flywheel.errors import UnknownComponentError
@@ -64,7 +65,8 @@ def _file_command(kind: str, default_source: str | None, summary: str) -> None:
         print_report(report)
         if report.rejected:
             console.print(
-                f"[yellow]{report.rejected} records rejected[/]; reasons in {report.rejects_path}"
+                f"[yellow]{report.rejected} records rejected[/]; reasons in "
+                f"{escape(str(report.rejects_path))}"
             )
 
     command.__doc__ = summary

@@ -14,6 +14,13 @@ it; batches go out when ``batch_size`` events are waiting, every ``flush_interva
 (a background thread), on :meth:`Logger.flush` and on :meth:`Logger.close` (also at exit).
 A failed send is retried with the *same* records, so a retry after a lost response stores
 nothing twice. Logging never blocks the app on the network unless the buffer is full.
+
+Nothing is lost in silence. A refused batch is split until only its bad events are left out
+(:mod:`flywheel.sdk.delivery`); those are appended to a local spool file
+(:mod:`flywheel.sdk.spool`), handed to ``on_refused`` and logged as a warning, and
+:meth:`Logger.close` returns a :class:`LoggerReport` counting them. ``log()`` raises only for an
+event it did not keep (the buffer is full and the target unreachable), so an app that retries
+on that error never stores an event twice.
 """
 
 from __future__ import annotations
@@ -23,16 +30,18 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flywheel.errors import ConfigError
+from flywheel.sdk.delivery import Outcome, PartialDelivery, Refusal, deliver
+from flywheel.sdk.spool import Spool, default_spool
 from flywheel.sdk.transport import (
     CaptureError,
     HTTPTransport,
-    RejectedError,
     StoreTransport,
     TransientError,
     Transport,
@@ -75,6 +84,31 @@ def _transport(target: Any, token: str | None, options: dict[str, Any]) -> Trans
     )
 
 
+@dataclass(frozen=True)
+class LoggerReport:
+    """What a Logger did: events stored, refused (in ``spool``), and still unsent."""
+
+    sent: int
+    refused: int
+    pending: int
+    spool: str | None
+
+    def summary(self) -> str:
+        text = f"{self.sent} events stored, {self.refused} refused"
+        if self.refused and self.spool:
+            text += f" (kept in {self.spool})"
+        if self.pending:
+            text += f", {self.pending} not delivered"
+        return text
+
+
+class BufferFullError(TransientError):
+    """The buffer is full and the target unreachable: this event was *not* kept."""
+
+
+_DEFAULT = object()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -90,6 +124,10 @@ class Logger:
     ``None`` turns the background thread off: batches then go out only when ``batch_size``
     is reached and on ``flush()``/``close()``. ``timeout``, ``max_retries`` and ``backoff``
     tune the HTTP transport.
+
+    ``spool`` is the file refused events are appended to (default: ``$FLYWHEEL_SPOOL`` or
+    ``./flywheel-refused-events.jsonl``, created only when needed; ``None`` keeps them in
+    memory only); ``on_refused`` is called with each group of :class:`Refusal`.
     """
 
     def __init__(
@@ -101,6 +139,8 @@ class Logger:
         flush_interval: float | None = 1.0,
         max_buffer: int = 10_000,
         user_id: str | None = None,
+        spool: str | Path | None = _DEFAULT,  # type: ignore[assignment]
+        on_refused: Callable[[list[Refusal]], None] | None = None,
         **http_options: Any,
     ) -> None:
         global _atexit_registered
@@ -111,9 +151,12 @@ class Logger:
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
         self.user_id = user_id
+        #: Events the target acknowledged as stored (exact: counted per acknowledged send).
         self.sent = 0
-        #: Batches refused for good: ``(records, error)``. Nothing in them was stored.
-        self.rejected: list[tuple[list[dict[str, Any]], RejectedError]] = []
+        #: Events refused for good, each with its reason; their neighbours were still sent.
+        self.rejected: list[Refusal] = []
+        self.spool = Spool(default_spool() if spool is _DEFAULT else spool) if spool else None
+        self.on_refused = on_refused
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -142,17 +185,28 @@ class Logger:
         if user is not None:
             record["user_id"] = user
         record.update({k: v for k, v in fields.items() if v is not None})
+        if self.pending >= self.max_buffer:
+            self._make_room()
         with self._lock:
             self._buffer.append(record)
             waiting = len(self._buffer)
-        if waiting >= self.max_buffer or (
-            waiting >= self.batch_size and self.flush_interval is None
-        ):
-            self.flush()
+        if waiting >= self.batch_size and self.flush_interval is None:
+            self._flush_quietly()  # the event is kept: a failure here is not the caller's
         elif waiting >= self.batch_size:
             self._wake.set()
         self._ensure_thread()
         return record["event_id"]
+
+    def _make_room(self) -> None:
+        """Flush in the caller's thread; raise *before* keeping the event if that fails."""
+        try:
+            self.flush()
+        except TransientError as exc:
+            if self.pending >= self.max_buffer:
+                raise BufferFullError(
+                    f"{self.pending} events are waiting and the target is unreachable "
+                    f"({exc}); this event was not logged"
+                ) from None
 
     def log_retrieval(
         self,
@@ -238,12 +292,12 @@ class Logger:
     def flush(self) -> int:
         """Send everything buffered, oldest first, in batches; returns how many were stored.
 
-        Raises :class:`TransientError` when the target stays unreachable (the events stay
-        buffered) and :class:`RejectedError` when a batch is refused (that batch is moved to
-        :attr:`rejected`; the rest are still sent).
+        A refused batch is split so only its bad events are set aside (see
+        :attr:`rejected`, the spool file and ``on_refused``); this never raises for them.
+        Raises :class:`TransientError` when the target stays unreachable: the events not yet
+        settled stay buffered for the next flush.
         """
         stored = 0
-        refused: RejectedError | None = None
         with self._send_lock:
             while True:
                 with self._lock:
@@ -251,26 +305,58 @@ class Logger:
                 if not batch:
                     break
                 try:
-                    self.transport.send(batch)  # TransientError: the batch stays buffered
-                    stored += len(batch)
-                except RejectedError as exc:
-                    log.warning("%d events refused: %s", len(batch), exc)
-                    self.rejected.append((batch, exc))
-                    refused = exc
-                with self._lock:
-                    del self._buffer[: len(batch)]
-        self.sent += stored
-        if refused is not None:
-            raise refused
+                    outcome = deliver(self.transport, batch)
+                except PartialDelivery as exc:
+                    stored += self._settle(exc.outcome)
+                    raise TransientError(str(exc)) from None
+                stored += self._settle(outcome)
         return stored
+
+    def _settle(self, outcome: Outcome) -> int:
+        """Drop stored and refused records from the buffer; count, spool and report."""
+        done = {id(record) for record in outcome.stored}
+        done.update(id(r.record) for r in outcome.refused)
+        with self._lock:
+            self._buffer = [record for record in self._buffer if id(record) not in done]
+            self.sent += len(outcome.stored)
+            self.rejected.extend(outcome.refused)
+        if outcome.refused:
+            self._report_refused(outcome.refused)
+        return len(outcome.stored)
+
+    def _report_refused(self, refused: list[Refusal]) -> None:
+        where = "memory only (spool=None)"
+        if self.spool is not None:
+            try:
+                self.spool.write(refused)
+                where = str(self.spool.path)
+            except OSError as exc:
+                where = f"memory only (cannot write {self.spool.path}: {exc})"
+        log.warning(
+            "%d events refused and set aside in %s; first: %s",
+            len(refused),
+            where,
+            refused[0].reason,
+        )
+        if self.on_refused is not None:
+            try:
+                self.on_refused(list(refused))
+            except Exception:  # the app's callback must not break logging
+                log.exception("on_refused callback failed")
 
     def _flush_quietly(self) -> None:
         try:
             self.flush()
         except TransientError as exc:
             log.warning("%s", exc)
-        except RejectedError:
-            pass  # logged and kept in self.rejected by flush()
+
+    def report(self) -> LoggerReport:
+        return LoggerReport(
+            sent=self.sent,
+            refused=len(self.rejected),
+            pending=self.pending,
+            spool=str(self.spool.path) if self.spool and self.rejected else None,
+        )
 
     def _run(self) -> None:
         while not self._closed:
@@ -289,23 +375,47 @@ class Logger:
                 )
                 self._thread.start()
 
-    def close(self, *, raise_errors: bool = True) -> None:
-        """Send what is buffered and stop the background thread."""
+    def close(self, *, raise_errors: bool = True) -> LoggerReport:
+        """Send what is buffered, stop the background thread and say what happened.
+
+        Events still unsent because the target is unreachable are written to the spool too
+        (so they survive the process) and, with ``raise_errors``, a :class:`TransientError`
+        is raised after that.
+        """
         if self._closed:
-            return
+            return self.report()
         self._closed = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        failure: TransientError | None = None
         try:
             self.flush()
-        except CaptureError:
-            if raise_errors:
-                raise
-            log.error("%d events could not be logged before exit", self.pending)
+        except TransientError as exc:
+            failure = exc
         finally:
             self.transport.close()
             _open.discard(self)
+        report = self.report()
+        if failure is not None:
+            with self._lock:
+                unsent, self._buffer = self._buffer, []
+            kept = "in memory only"
+            if self.spool is not None and unsent:
+                reason = f"not delivered before close: {failure}"
+                try:
+                    self.spool.write(Refusal(record, reason) for record in unsent)
+                    kept = f"in {self.spool.path}"
+                except OSError as exc:
+                    kept = f"nowhere (cannot write {self.spool.path}: {exc})"
+            log.error("%d events could not be logged before close; kept %s", len(unsent), kept)
+            if raise_errors:
+                raise TransientError(
+                    f"{len(unsent)} events could not be delivered ({failure}); kept {kept}"
+                ) from None
+        elif report.refused:
+            log.warning("Logger closed: %s", report.summary())
+        return report
 
     def __enter__(self) -> Logger:
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,7 +36,17 @@ class TransientError(CaptureError):
 
 
 class RejectedError(CaptureError):
-    """The store or server refused the records (bad record, wrong token); retrying won't help."""
+    """The store or server refused the records (bad record, wrong token); retrying won't help.
+
+    ``index`` is the position of the bad record in the batch when the refusal names it;
+    ``whole_batch`` is true when the refusal is about the sender, not the records (a wrong
+    token), so splitting the batch would not help.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, whole_batch: bool = False):
+        super().__init__(message)
+        self.index = index
+        self.whole_batch = whole_batch
 
 
 class Transport(Protocol):
@@ -61,9 +72,10 @@ class StoreTransport:
             events, queries = records_to_events(records)
             self.store.log_events(events, queries=queries)
         except RecordsError as exc:
-            raise RejectedError(str(exc)) from None
-        except DataFormatError as exc:
-            raise RejectedError(str(exc)) from None
+            raise RejectedError(str(exc), index=exc.index) from None
+        except DataFormatError as exc:  # line n of "log_events()" is the n-th event
+            index = (exc.line - 1) if exc.path == "log_events()" and exc.line else None
+            raise RejectedError(str(exc), index=index) from None
         except OperationalError as exc:  # e.g. "database is locked" past the busy timeout
             raise TransientError(f"the store is busy: {exc.orig}") from None
 
@@ -75,6 +87,9 @@ class StoreTransport:
 #: Statuses worth a retry: the request may not have been processed (or was, and the
 #: response was lost; the event ids make the resend harmless).
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Refusals about the sender, not the records: splitting the batch cannot help.
+SENDER_STATUSES = frozenset({401, 403})
+_FIELD_INDEX = re.compile(r"^events\[(\d+)\]")
 
 
 class HTTPTransport:
@@ -108,6 +123,22 @@ class HTTPTransport:
         if client is not None and token:
             self.client.headers.update(headers)
 
+    def _bad_index(self, response: Any) -> int | None:
+        """The index of the record the server's 4xx names (``events[7].rank``), if any."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        fields = [body.get("field")]
+        if isinstance(body.get("detail"), list):
+            fields += [d.get("field") for d in body["detail"] if isinstance(d, dict)]
+        for name in fields:
+            if isinstance(name, str) and (match := _FIELD_INDEX.match(name)):
+                return int(match.group(1))
+        return None
+
     def _refusal(self, response: Any) -> str:
         try:
             body = response.json()
@@ -135,7 +166,9 @@ class HTTPTransport:
                 last = self._refusal(response)
                 continue
             raise RejectedError(
-                f"{self.url} refused {len(records)} events: {self._refusal(response)}"
+                f"{self.url} refused {len(records)} events: {self._refusal(response)}",
+                index=self._bad_index(response),
+                whole_batch=response.status_code in SENDER_STATUSES,
             )
         raise TransientError(
             f"could not reach {self.url} after {self.max_retries + 1} tries ({last}); "

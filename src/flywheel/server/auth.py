@@ -22,6 +22,10 @@ COOKIE = "flywheel_session"
 bearer = HTTPBearer(auto_error=False, description="The server's FLYWHEEL_TOKEN")
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class TokenAuth:
     """The server's token, or ``None`` for an open (loopback-only) server."""
@@ -37,7 +41,7 @@ class TokenAuth:
         return hmac.new(self.token.encode(), b"flywheel page session", hashlib.sha256).hexdigest()
 
     def check_token(self, candidate: str) -> bool:
-        return self.token is None or hmac.compare_digest(candidate.encode(), self.token.encode())
+        return self.token is None or hmac.compare_digest(_bytes(candidate), self.token.encode())
 
     def allows(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
         if self.token is None:
@@ -45,7 +49,11 @@ class TokenAuth:
         if credentials is not None and credentials.scheme.lower() == "bearer":
             return self.check_token(credentials.credentials)
         cookie = request.cookies.get(COOKIE)
-        return cookie is not None and hmac.compare_digest(cookie, self._cookie_value())
+        # compare bytes: compare_digest raises on a str with non-ASCII characters, and a
+        # cookie is whatever the client sends
+        return cookie is not None and hmac.compare_digest(
+            _bytes(cookie), self._cookie_value().encode()
+        )
 
     def set_cookie(self, response: Response, *, secure: bool) -> None:
         if self.token is not None:

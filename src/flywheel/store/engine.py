@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from alembic.util.exc import CommandError
+from filelock import FileLock
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from flywheel.errors import ConfigError
@@ -107,13 +112,67 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def _check_known(revision: str | None, head: str) -> None:
+    """A store migrated by a newer release names a revision this one does not ship."""
+    if revision is None:
+        return
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(revision)
+    except CommandError:
+        known = None
+    if known is None:
+        raise ConfigError(
+            f"this store was created by a newer rag-flywheel: its schema is at revision "
+            f"'{revision}', and rag-flywheel {_version()} knows revisions up to '{head}'; "
+            "upgrade with: pip install -U rag-flywheel"
+        )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("rag-flywheel")
+    except metadata.PackageNotFoundError:  # a source checkout without installation
+        return "(source)"
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """One migrator at a time: a file lock beside a SQLite file; on PostgreSQL the
+    advisory lock is taken inside the migration's own transaction (see :func:`migrate`)."""
+    database = engine.url.database or ""
+    on_disk = database and database != ":memory:" and not database.startswith("file:")
+    if engine.url.get_backend_name() == "sqlite" and on_disk:
+        with FileLock(f"{Path(database).expanduser()}.migrate.lock", timeout=300):
+            yield
+    else:
+        yield
+
+
+#: Any fixed 64-bit key: every rag-flywheel migrating one PostgreSQL database takes this lock.
+_PG_LOCK_KEY = 0x666C7977686C  # "flywhl"
+
+
 def migrate(engine: Engine) -> str:
-    """Bring the database to the newest schema; a no-op when it is already there."""
+    """Bring the database to the newest schema; a no-op when it is already there.
+
+    Two processes opening an old store at once (``--workers 2``, app servers restarting after
+    an upgrade) must not both run the same migration: the second would die on
+    ``table ... already exists``. The migration therefore runs under a lock, and the revision
+    is read again once the lock is held.
+    """
     head = head_revision()
-    if current_revision(engine) == head:
+    current = current_revision(engine)
+    if current == head:
         return head
+    _check_known(current, head)
     config = alembic_config()
-    with engine.begin() as connection:
+    with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:  # another process migrated while this one waited
+            return head
+        _check_known(current, head)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     log.info("store migrated to %s", head)

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from flywheel._internal.hashing import text_hash
 from flywheel.data.events import EVENT_CLASSES, Event, EventKind, RetrievalEvent
-from flywheel.store.records import RecordError
+from flywheel.data.validation import EVENT_MODELS, decode_cells, event_to_record, to_event
+from flywheel.store.records import RecordError, TextCells
 
 HEADER_FIELDS = ("event_id", "kind", "session_id", "user_id", "qid", "timestamp")
 #: Payload fields that name a document or chunk, checked against the store on ingest.
@@ -71,121 +74,92 @@ def row_to_event(row: Mapping[str, Any]) -> Event:
     )
 
 
-def _coerce(value: Any, type_name: str, name: str) -> Any:
-    if type_name == "bool":
-        if isinstance(value, str) and value.lower() in {"true", "false"}:
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise RecordError(f"{value!r} is not true/false", "write true or false", name)
-        return value
-    if type_name == "int":
-        if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
-            raise RecordError(f"{value!r} is not an integer", "write a whole number", name)
-        return int(value)
-    if type_name == "str":
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise RecordError(f"{value!r} is not text", "write a string", name)
-        return str(value)
-    if isinstance(value, str):  # a list carried as JSON text in a CSV cell
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise RecordError("not valid JSON", f"write {name} as a JSON list", name) from None
-    if not isinstance(value, list | tuple):
-        raise RecordError(f"expected a list, got {type(value).__name__}", "write a JSON list", name)
-    return value
+def _field(loc: tuple, error_type: str) -> str:
+    """Pydantic's location as the field a user wrote: ``("results", 0, "list", 1)`` ->
+    ``results[0]``; union tags (``list``, ``object``) and indexes inside a result drop out."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            if parts and "[" not in parts[-1]:
+                parts[-1] += f"[{item}]"
+        elif item not in ("list", "object"):
+            parts.append(str(item))
+    return ".".join(parts) or ("kind" if error_type.startswith("union_tag") else "event")
 
 
-def _results(value: list) -> tuple[tuple[str, int, float], ...]:
-    rows = []
-    for rank, item in enumerate(value, start=1):
-        if isinstance(item, Mapping):
-            item = [
-                item.get("chunk_id", item.get("doc_id")),
-                item.get("rank", rank),
-                item.get("score", 0.0),
-            ]
-        if not isinstance(item, list | tuple) or len(item) not in (2, 3) or item[0] is None:
-            raise RecordError(
-                f"result {rank} is {item!r}",
-                "write results as [[chunk_id, rank, score], ...] or [{chunk_id, rank, score}]",
-                "results",
-            )
-        chunk_id, item_rank, score = (item[0], rank, item[1]) if len(item) == 2 else item
-        try:
-            rows.append((str(chunk_id), int(item_rank), float(score)))
-        except (TypeError, ValueError):
-            raise RecordError(
-                f"result {rank} has a bad rank or score: {item!r}",
-                "ranks are integers, scores numbers",
-                "results",
-            ) from None
-    return tuple(rows)
+def _record_error(exc: ValidationError, kind: str, fields: list[str]) -> RecordError:
+    """The first problem Pydantic found, as a :class:`RecordError` with a fix."""
+    first = exc.errors(include_url=False)[0]
+    where = _field(tuple(first.get("loc", ())), first.get("type", ""))
+    error_type = first.get("type", "")
+    if error_type == "missing":
+        return RecordError("missing", f"a '{kind}' event needs '{where}'", where)
+    if error_type == "extra_forbidden":
+        return RecordError(
+            f"unknown for kind '{kind}'",
+            f"remove it; fields of '{kind}': {', '.join(fields) or '(none)'}",
+            where,
+        )
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    value = first.get("input")
+    shown = repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return RecordError(
+        f"{shown}: {message}",
+        "see the event fields in docs/capture.md",
+        None if where == "event" else where,
+    )
 
 
-def parse_timestamp(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return utc(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    try:
-        return utc(datetime.fromisoformat(str(value)))
-    except ValueError:
-        raise RecordError(
-            f"{value!r} is not a time", "write ISO 8601, e.g. 2024-05-01T12:00:00Z", "timestamp"
-        ) from None
+def event_from_record(raw: Mapping[str, Any], *, live: bool = False) -> Event:
+    """Validate a raw record (a file's line, an API body, an SDK call) into its event
+    dataclass with the one model of :mod:`flywheel.data.validation`.
 
-
-def event_from_record(raw: Mapping[str, Any]) -> Event:
-    """Validate a raw record (from a file) into its event dataclass.
-
+    A CSV/TSV row (:class:`~flywheel.store.records.TextCells`) is decoded from text first.
     Without an ``event_id`` the id is a hash of the record, so ingesting the same file twice
-    stores each event once.
+    stores each event once. ``live`` (the API and the SDK) lets a retrieval carry its
+    ``query`` text; files ingest queries on their own.
     """
+    if isinstance(raw, TextCells):
+        raw = decode_cells(raw)
     kind = raw.get("kind")
     known = [k.value for k in EventKind]
     if kind not in known:
+        shown = kind if isinstance(kind, str) else type(kind).__name__
         raise RecordError(
-            f"'{kind}' is not an event kind" if kind else "missing",
+            f"'{shown}' is not an event kind" if kind else "missing",
             f"use one of: {', '.join(known)}",
             "kind",
         )
-    cls = EVENT_CLASSES[EventKind(kind)]
-    fields = {f.name: f for f in _payload_fields(cls)}
-    unknown = set(raw) - set(fields) - set(HEADER_FIELDS)
-    if unknown:
+    model_cls = EVENT_MODELS[EventKind(kind)]
+    fields = [name for name in model_cls.model_fields if name not in HEADER_FIELDS]
+    if "query" in raw and kind == "retrieval" and not live:
         raise RecordError(
-            f"unknown for kind '{kind}'",
-            f"remove it; fields of '{kind}': {', '.join(fields) or '(none)'}",
-            sorted(unknown)[0],
+            "query text is only taken by the live API (POST /events, flywheel.Logger)",
+            "ingest the queries first (flywheel ingest queries) and drop 'query'",
+            "query",
         )
-    for name in ("session_id", "qid", "timestamp"):
-        if raw.get(name) in (None, ""):
-            raise RecordError("missing", f"every event needs '{name}'", name)
-    payload: dict[str, Any] = {}
-    for name, spec in fields.items():
-        if raw.get(name) is None:
-            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                raise RecordError("missing", f"a '{kind}' event needs '{name}'", name)
-            continue
-        type_name = str(spec.type).split("|")[0].strip()
-        value = _coerce(raw[name], type_name, name)
-        if name == "results":
-            value = _results(value)
-        elif isinstance(value, list | tuple):
-            value = tuple(str(item) for item in value)
-        payload[name] = value
-    event_id = raw.get("event_id") or "ev-" + text_hash(
+    record = {key: value for key, value in raw.items() if value is not None}
+    if "timestamp" not in record or record["timestamp"] == "":
+        raise RecordError("missing", "every event needs 'timestamp'", "timestamp")
+    try:
+        model = model_cls.model_validate(record)
+    except ValidationError as exc:
+        raise _record_error(exc, kind, fields) from None
+    event_id = model.event_id or "ev-" + text_hash(
         json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
     )
-    return cls(
-        event_id=str(event_id),
-        session_id=str(raw["session_id"]),
-        user_id=None if raw.get("user_id") in (None, "") else str(raw["user_id"]),
-        qid=str(raw["qid"]),
-        timestamp=parse_timestamp(raw["timestamp"]),
-        **payload,
-    )
+    return to_event(model, event_id=event_id)
+
+
+def checked_row(event: Event) -> dict[str, Any]:
+    """The row for an event built in Python (the store's API, the search route), after the
+    same validation a file or API record gets."""
+    record = event_to_record(event)
+    record.pop("event_id", None)  # an id is checked where it is made, not re-derived here
+    event_from_record(record, live=True)
+    return event_to_row(event)
 
 
 def event_references(event: Event) -> tuple[set[str], set[str]]:

@@ -22,6 +22,7 @@ with ``replace``). Rows go in key order, so two writers never wait on each other
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from flywheel.errors import DataFormatError
 from flywheel.store import schema
 from flywheel.store.events import event_from_record, event_references, event_to_row, row_to_event
 from flywheel.store.readers import RawRecord
-from flywheel.store.records import RecordError
+from flywheel.store.records import RecordError, check_row
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,17 @@ def parse_all(records: Iterable[RawRecord], parser: Callable[[dict], dict]) -> I
             yield Parsed(record.line, None, record.error, record.raw)
             continue
         try:
-            yield Parsed(record.line, parser(record.fields or {}), None, record.raw)
+            row = parser(record.fields or {})
+            check_row(row)
+            yield Parsed(record.line, row, None, record.raw)
         except RecordError as error:
+            yield Parsed(record.line, None, error, record.raw)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # a value no parser foresaw must still be a file:line error, never a traceback
+            error = RecordError(
+                f"cannot read this record ({type(exc).__name__}: {str(exc)[:200]})",
+                "check its values against docs/store.md",
+            )
             yield Parsed(record.line, None, error, record.raw)
 
 
@@ -449,12 +459,32 @@ def import_parsed(
         write_jsonl(
             report.rejects_path,
             (
-                {"line": line, "error": str(error), "record": raw}
+                {"line": line, "error": str(error), "record": _showable(raw)}
                 for line, error, raw in sorted(errors, key=lambda e: e[0])
             ),
         )
         log.info("%s: %d bad records written to %s", source, len(errors), report.rejects_path)
     return report
+
+
+def _showable(raw: Any, depth: int = 0) -> Any:
+    """A rejected record as plain JSON: bytes (Parquet binary columns) as text, lone
+    surrogates replaced, odd objects as their repr, very deep values cut off."""
+    if depth > 32:
+        return "..."
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    if isinstance(raw, dict):
+        return {str(_showable(k, depth + 1)): _showable(v, depth + 1) for k, v in raw.items()}
+    if isinstance(raw, list | tuple):
+        return [_showable(item, depth + 1) for item in raw]
+    if isinstance(raw, int) and raw.bit_length() > 4000:  # str() refuses past 4300 digits
+        return f"<an integer of {raw.bit_length()} bits>"
+    if raw is None or isinstance(raw, bool | int | float):
+        return raw if not isinstance(raw, float) or math.isfinite(raw) else repr(raw)
+    return repr(raw)
 
 
 def _show(key: Hashable) -> str:

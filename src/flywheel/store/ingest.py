@@ -76,7 +76,7 @@ def ingest_file(
     options = options or IngestOptions()
     table_kind, factory = PARSERS[kind]
     parsed = parse_all(read_records(path), factory(options))
-    return import_parsed(
+    report = import_parsed(
         conn,
         table_kind,
         parsed,
@@ -84,6 +84,9 @@ def ingest_file(
         skip_invalid=options.skip_invalid,
         replace=options.replace,
     )
+    if not report.rejected:  # a rejects file from an earlier run would describe old errors
+        Path(f"{path}.rejects.jsonl").unlink(missing_ok=True)
+    return report
 
 
 def ingest_beir(

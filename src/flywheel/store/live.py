@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 from flywheel._internal.hashing import text_hash
 from flywheel.data.events import Event
 from flywheel.store import schema
-from flywheel.store.events import event_from_record, event_to_row
+from flywheel.store.events import checked_row, event_from_record
 from flywheel.store.importers import IngestReport, Parsed, import_parsed, known_ids
 from flywheel.store.records import RecordError, parse_query
 from flywheel.store.schema import QuerySource
@@ -71,7 +71,7 @@ def records_to_events(
     queries: dict[str, str] = {}
     for index, raw in enumerate(records):
         record = dict(raw)
-        text = record.pop(QUERY_FIELD, None)
+        text = record.get(QUERY_FIELD)
         try:
             if text is not None:
                 if record.get("kind") != "retrieval":
@@ -84,7 +84,7 @@ def records_to_events(
                     raise RecordError("empty or not text", "send the query as a string", "query")
             if record.get("timestamp") in (None, ""):
                 record["timestamp"] = moment
-            event = event_from_record(record)
+            event = event_from_record(record, live=True)
         except RecordError as error:
             raise RecordsError(index, error) from None
         if text is not None:
@@ -114,6 +114,13 @@ def store_live_queries(
     return report
 
 
+def _checked(number: int, event: Event) -> Parsed:
+    try:
+        return Parsed(number, checked_row(event), None, event)
+    except RecordError as error:
+        return Parsed(number, None, error, event)
+
+
 def log_event_groups(
     engine: Engine, groups: Sequence[tuple[Sequence[Event], Mapping[str, str]]]
 ) -> list[tuple[int, int]]:
@@ -137,7 +144,7 @@ def log_event_groups(
         known = known_ids(conn, schema.events.c.event_id, (i for group in ids for i in group))
         if queries:
             store_live_queries(conn, queries, source="log_events(): queries")
-        parsed = (Parsed(n, event_to_row(e), None, e) for n, e in enumerate(events, start=1))
+        parsed = (_checked(n, e) for n, e in enumerate(events, start=1))
         import_parsed(conn, "events", parsed, source="log_events()")
     counts = []
     for group in ids:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.errors import ConfigError, DataFormatError
-from flywheel.store.records import RecordError
+from flywheel.store.records import RecordError, TextCells
 
 _NOT_UTF8 = RecordError("not UTF-8 text", "re-encode the file as UTF-8 (iconv -f latin1 -t utf-8)")
 
@@ -50,6 +50,14 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 )
                 yield RawRecord(number, None, error, line)
                 continue
+            except RecursionError:
+                error = RecordError("JSON nested too deep to read", "flatten the record")
+                yield RawRecord(number, None, error, line[:1000])
+                continue
+            except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
+                error = RecordError(f"unreadable JSON value ({exc})", "write numbers that fit")
+                yield RawRecord(number, None, error, line[:1000])
+                continue
             if not isinstance(obj, dict):
                 error = RecordError(
                     f"a JSON {type(obj).__name__}, not an object", "write one {...} object per line"
@@ -66,6 +74,13 @@ def _read_delimited(path: Path, delimiter: str) -> Iterator[RawRecord]:
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if reader.fieldnames is None:
         return
+    seen: set[str] = set()
+    for name in reader.fieldnames:
+        if name in seen:  # DictReader would keep the last cell and drop the first silently
+            raise DataFormatError(
+                path, 1, f"column '{name}' appears twice in the header", "rename or drop one"
+            )
+        seen.add(name)
     start = 2
     for row in reader:
         number, start = start, reader.line_num + 1
@@ -77,7 +92,7 @@ def _read_delimited(path: Path, delimiter: str) -> Iterator[RawRecord]:
             )
             yield RawRecord(number, None, error, row)
             continue
-        cells = {key: value for key, value in row.items() if key is not None}
+        cells = TextCells((key, value) for key, value in row.items() if key is not None)
         if any(any("\udc80" <= ch <= "\udcff" for ch in str(v)) for v in cells.values()):
             raw = {
                 k: str(v).encode("utf-8", "surrogateescape").decode("utf-8", "replace")

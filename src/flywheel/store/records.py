@@ -20,6 +20,7 @@ from typing import Any
 
 from flywheel._internal.hashing import text_hash
 from flywheel.data.types import Document
+from flywheel.data.validation import text_problem, value_problem
 from flywheel.store.schema import MAX_GRADE, MIN_GRADE, JudgmentSource, QuerySource
 
 
@@ -72,6 +73,23 @@ class RecordError(ValueError):
         super().__init__(f"{field + ': ' if field else ''}{problem}; {fix}")
 
 
+class TextCells(dict):
+    """A CSV/TSV row: every cell is text, so typed fields are decoded before validation."""
+
+
+def _text(value: str, name: str) -> str:
+    if problem := text_problem(value):
+        raise RecordError(problem, "remove the character or re-export the file as UTF-8", name)
+    return value
+
+
+def check_row(row: Mapping[str, Any]) -> None:
+    """Every value of a parsed row is storable: no NUL, lone surrogate, NaN or infinity."""
+    for name, value in row.items():
+        if problem := value_problem(value):
+            raise RecordError(problem, "fix or remove the value", name)
+
+
 def _pick(raw: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     for name in names:
         value = raw.get(name)
@@ -84,11 +102,15 @@ def _identifier(raw: Mapping[str, Any], names: tuple[str, ...], what: str) -> st
     value = _pick(raw, names)
     if value is None:
         raise RecordError("missing", f"give each {what} a '{names[0]}'", names[0])
-    if isinstance(value, bool | dict | list) or (
-        isinstance(value, float) and not value.is_integer()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**64:
+        raise RecordError("a number too long to be an id", "write the id as a string", names[0])
+    if isinstance(value, bool | dict | list | bytes) or (
+        isinstance(value, float) and not math.isfinite(value)
     ):
         raise RecordError(f"{value!r} is not an id", "use a string or an integer", names[0])
-    text = str(int(value)) if isinstance(value, float) else str(value).strip()
+    if isinstance(value, float) and not value.is_integer():
+        raise RecordError(f"{value!r} is not an id", "use a string or an integer", names[0])
+    text = str(int(value)) if isinstance(value, float) else _text(str(value), names[0]).strip()
     if not text:
         raise RecordError("empty", f"give each {what} a non-empty '{names[0]}'", names[0])
     return text
@@ -100,7 +122,7 @@ def _optional_text(raw: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise RecordError(f"expected text, got {type(value).__name__}", "write a string", name)
-    return value
+    return _text(value, name)
 
 
 def _json_field(value: Any, name: str, expected: type) -> Any:
@@ -108,7 +130,7 @@ def _json_field(value: Any, name: str, expected: type) -> Any:
     if isinstance(value, str) and expected is not str:
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise RecordError(
                 "not valid JSON", f"write {name} as a JSON {expected.__name__}", name
             ) from None
@@ -153,6 +175,10 @@ def parse_document(raw: Mapping[str, Any] | Document, *, allow_empty: bool = Fal
         )
     metadata = raw.get("metadata")
     metadata = {} if metadata in (None, "") else _json_field(metadata, "metadata", dict)
+    if problem := value_problem(metadata):
+        raise RecordError(problem, "write metadata as plain JSON values", "metadata")
+    _text(title, "title")
+    _text(text, "text")
     return {
         "doc_id": doc_id,
         "title": title,
@@ -172,6 +198,7 @@ def parse_query(raw: Mapping[str, Any], *, default_source: str = QuerySource.EVA
         raise RecordError(f"expected text, got {type(text).__name__}", "write a string", "text")
     if not text.strip():
         raise RecordError("empty", "remove the query or write its text", "text")
+    _text(text, "text")
     return {
         "qid": qid,
         "text": text,
@@ -243,18 +270,26 @@ def parse_judgment(
 ) -> dict:
     """A ``judgments`` row: a query, one target (``doc_id`` or ``chunk_id``) and a grade."""
     qid = _identifier(raw, ("qid", "query-id", "query_id"), "judgment")
-    doc_id = _pick(raw, ("doc_id", "corpus-id", "corpus_id"))
-    chunk_id = _pick(raw, ("chunk_id",))
-    if (doc_id is None) == (chunk_id is None):
+    doc_names = ("doc_id", "corpus-id", "corpus_id")
+    has_doc = _pick(raw, doc_names) is not None
+    if has_doc == (_pick(raw, ("chunk_id",)) is not None):
         raise RecordError(
             "needs exactly one target", "give either 'doc_id' or 'chunk_id' (not both)", "doc_id"
         )
-    split = _pick(raw, ("split",)) or default_split
+    # ids are stripped of surrounding spaces like qid: " d1" in a hand-made file means d1
+    doc_id = _identifier(raw, doc_names, "judgment") if has_doc else None
+    chunk_id = None if has_doc else _identifier(raw, ("chunk_id",), "judgment")
+    split = _pick(raw, ("split",))
+    if split is not None and not isinstance(split, str):
+        raise RecordError(
+            f"expected text, got {type(split).__name__}", "write the split as a string", "split"
+        )
+    split = _text(split, "split") if split is not None else default_split
     grade = _grade(raw)
     return {
         "qid": qid,
-        "doc_id": None if doc_id is None else str(doc_id),
-        "chunk_id": None if chunk_id is None else str(chunk_id),
+        "doc_id": doc_id,
+        "chunk_id": chunk_id,
         "grade": grade,
         "source": _choice(_pick(raw, ("source",)) or default_source, JudgmentSource, "source"),
         "split": None if split is None else str(split),

@@ -29,7 +29,7 @@ from flywheel.settings import db_url
 from flywheel.store import chunks as chunk_store
 from flywheel.store import experiments, schema
 from flywheel.store.engine import make_engine, migrate
-from flywheel.store.events import event_to_row, row_to_event, utc
+from flywheel.store.events import checked_row, row_to_event, utc
 from flywheel.store.importers import IngestReport, Parsed, import_parsed
 from flywheel.store.ingest import IngestOptions, ingest_beir, ingest_file
 from flywheel.store.live import store_live_queries
@@ -39,6 +39,7 @@ from flywheel.store.records import (
     JudgmentRecord,
     QueryRecord,
     RecordError,
+    check_row,
     parse_document,
     parse_judgment,
     parse_query,
@@ -56,7 +57,9 @@ RankedResults = Mapping[str, float] | Sequence[tuple[str, float]]
 def _parsed(items: Iterable[Any], parser: Any) -> Iterable[Parsed]:
     for number, item in enumerate(items, start=1):
         try:
-            yield Parsed(number, parser(item), None, item)
+            row = parser(item)
+            check_row(row)
+            yield Parsed(number, row, None, item)
         except RecordError as error:
             yield Parsed(number, None, error, item)
 
@@ -196,7 +199,7 @@ class Store:
                     if queries:
                         store_live_queries(conn, queries, source="log_events(): queries")
                     return import_parsed(
-                        conn, "events", _parsed(events, event_to_row), source="log_events()"
+                        conn, "events", _parsed(events, checked_row), source="log_events()"
                     )
             except IntegrityError:
                 if attempt:
@@ -205,10 +208,11 @@ class Store:
 
     def log_event(self, event: Event) -> str:
         """Log one event; returns its ``event_id`` (generated when the event has none)."""
-        row = event_to_row(event)
+        parsed = list(_parsed([event], checked_row))
         with self.engine.begin() as conn:
-            import_parsed(conn, "events", [Parsed(1, row, None, event)], source="log_event()")
-        return row["event_id"]
+            import_parsed(conn, "events", parsed, source="log_event()")
+        assert parsed[0].row is not None  # a bad event raised in import_parsed
+        return parsed[0].row["event_id"]
 
     def log_retrieval(
         self,
