@@ -134,15 +134,24 @@ class CandidateFeatures:
         )
 
     def to_run(self, scores: np.ndarray) -> Run:
-        """``{qid: {doc_id: score}}`` from one score per row, best first."""
+        """``{qid: {doc_id: score}}`` from one score per row, best first.
+
+        Equal scores keep the rows' order (the first stages' fused order): a model with few trees
+        gives many documents the same score, and a tie broken by doc_id would shuffle them. Each
+        tie is split by a nudge of at most 1e-9 of the query's largest score magnitude.
+        """
         values = np.asarray(scores, dtype=np.float64)
         if values.shape != (self.n_rows,):
             raise ConfigError(f"got {values.shape} scores for {self.n_rows} candidate rows")
         run: Run = {}
         for i, qid in enumerate(self.qids):
             start, end = int(self.offsets[i]), int(self.offsets[i + 1])
-            part = dict(zip(self.doc_ids[start:end], values[start:end].tolist(), strict=True))
-            run[qid] = {doc_id: part[doc_id] for doc_id in ranked_ids(part)}
+            part = values[start:end]
+            scale = 1e-9 * max(1.0, float(np.abs(part).max()))
+            nudged = part + scale * np.linspace(1.0, 0.0, part.size, endpoint=False)
+            order = np.lexsort((np.arange(part.size), -part))
+            ids = self.doc_ids[start:end]
+            run[qid] = {ids[j]: float(nudged[j]) for j in order}
         return run
 
 

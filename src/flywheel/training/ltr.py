@@ -80,7 +80,7 @@ class LTRConfig(BaseModel):
     eval_at: int = Field(10, ge=1)
     depth: int = Field(100, ge=1)
     seed: int = 42
-    n_jobs: int = Field(2, ge=1)
+    n_jobs: int = Field(1, ge=1)
 
     @field_validator("label_gain")
     @classmethod
@@ -290,19 +290,15 @@ def train_ltr_reranker(
     fit: dict[str, Any] = {"group": features_train.group_sizes()}
     if features_dev is not None and qrels_dev is not None and features_dev.n_rows:
         fit.update(
-            eval_set=[
-                (
-                    features_dev.aligned(features_train.names),
-                    _labels(features_dev, qrels_dev, config),
-                )
-            ],
+            eval_X=(features_dev.aligned(features_train.names),),
+            eval_y=(_labels(features_dev, qrels_dev, config),),
             eval_group=[features_dev.group_sizes()],
             eval_at=[config.eval_at],
             callbacks=[lightgbm.early_stopping(config.early_stopping_rounds, verbose=False)],
         )
     model.fit(features_train.matrix, labels, **fit)
     best = int(model.best_iteration_ or 0) or model.booster_.current_iteration()
-    dev_scores = model.best_score_.get("valid_0", {}) if fit.get("eval_set") else {}
+    dev_scores = model.best_score_.get("valid_0", {}) if "eval_X" in fit else {}
     info = {
         "train_queries": len(features_train.qids),
         "train_rows": features_train.n_rows,

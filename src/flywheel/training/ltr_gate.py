@@ -181,8 +181,8 @@ def gate_ltr_reranker(
             seed=config.seed + i + 1,
             exclude_qids=exclude_qids,
         )
-        held = features.select(held_qids)
-        rows = np.flatnonzero(np.isin(row_qids, held_qids))
+        rows = np.isin(row_qids, held_qids)  # rows in features' order: select the same way
+        held = features.select(q for q in features.qids if q in set(held_qids))
         scores[rows] = model.score(held)
         records.append((train_qids, stop_qids, held_qids, model.best_iteration))
 
