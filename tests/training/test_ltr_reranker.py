@@ -145,7 +145,7 @@ def test_training_on_the_first_stages_queries_is_leakage():
         train_ltr_reranker(train, qrels, train.select(["t1"]), qrels, config=FAST)
 
 
-def test_gate_accepts_a_reranker_that_beats_a_weak_first_stage():
+def test_gate_accepts_a_reranker_that_beats_a_weak_first_stage(tmp_path):
     features, qrels = synthetic(60, seed=5)
     weak = noisy_run(features, qrels, noise=3.0)
     result = gate_ltr_reranker(features, qrels, weak, config=FAST, folds=4)
@@ -154,6 +154,8 @@ def test_gate_accepts_a_reranker_that_beats_a_weak_first_stage():
     assert result.verdict.endswith("; accepted") and "over 4 folds of 60 queries" in result.verdict
     assert result.p_value < 0.05 and result.reranker is not None
     assert result.reranker.info["gate"]["accepted"] is True
+    manifest = json.loads((result.reranker.save(tmp_path / "ltr") / "manifest.json").read_text())
+    assert manifest["accepted"] is True and manifest["verdict"] == result.verdict
     assert result.to_dict()["fold_scores"][0]["trees"] >= 1
 
 

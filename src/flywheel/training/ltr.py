@@ -126,7 +126,9 @@ def _check_leakage(features: CandidateFeatures, exclude: Collection[str], what: 
         )
 
 
-def _labels(features: CandidateFeatures, qrels: Mapping[str, Mapping[str, int]], config) -> Any:
+def _labels(
+    features: CandidateFeatures, qrels: Mapping[str, Mapping[str, int]], config: LTRConfig
+) -> np.ndarray:
     labels = features.labels(qrels)
     if labels.size and int(labels.max()) > config.max_grade:
         raise ConfigError(
@@ -177,7 +179,11 @@ class LTRReranker:
 
     # -- the artifact --------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write ``model.txt`` (LightGBM's text format) and ``manifest.json``; return the folder."""
+        """Write ``model.txt`` (LightGBM's text format) and ``manifest.json``; return the folder.
+
+        The manifest holds the feature names (in column order), the config, gain importances,
+        the training summary and, for a model from the gate, its decision and verdict.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         model_path = folder / MODEL_FILE
@@ -196,6 +202,8 @@ class LTRReranker:
                 "best_iteration": self.best_iteration,
                 "importances": {"gain": self.importances("gain")},
                 "training": self.info,
+                "accepted": self.info.get("gate", {}).get("accepted"),
+                "verdict": self.info.get("gate", {}).get("verdict"),
                 "versions": versions,
                 "git_commit": git_commit(),
             },
