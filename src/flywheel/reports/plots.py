@@ -149,3 +149,27 @@ def quality_cost(
     fig.suptitle(title + " (green: local, orange: hosted)")
     fig.tight_layout()
     return fig
+
+
+def feature_importances(
+    importances: Mapping[str, float],
+    *,
+    top: int = 20,
+    kind: str = "gain",
+    title: str = "Learned re-ranker: feature importance",
+) -> Any:
+    """Horizontal bars of the ``top`` features by importance (LightGBM's total ``kind``),
+    largest at the top, each as a share of the total: which signals the ranking rests on."""
+    plt = _pyplot()
+    ranked = sorted(importances.items(), key=lambda item: (-item[1], item[0]))[: max(1, top)]
+    total = sum(importances.values()) or 1.0
+    names = [name for name, _ in reversed(ranked)]
+    shares = [value / total for _, value in reversed(ranked)]
+    fig, ax = plt.subplots(figsize=(6.4, 0.3 * len(names) + 1.2))
+    ax.barh(range(len(names)), shares, color="#264653")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel(f"share of total {kind}")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -41,6 +41,42 @@ def _method(value: str) -> BM25Method:
     return parse_choice(BM25Method, value, "BM25 method")
 
 
+def make_stemmer(language: str | None) -> Any:
+    """PyStemmer's Snowball stemmer for ``language`` (``None``: no stemming)."""
+    if language is None:
+        return None
+    import Stemmer
+
+    try:
+        return Stemmer.Stemmer(language)
+    except KeyError:
+        known = ", ".join(sorted(Stemmer.algorithms()))
+        raise ConfigError(
+            f"unknown stemmer '{language}'; choose one of: {known}, or None"
+        ) from None
+
+
+def tokenize(
+    texts: Sequence[str],
+    *,
+    stemmer: str | None = "english",
+    stopwords: str | None = "en",
+    return_ids: bool = True,
+) -> Any:
+    """bm25s's tokeniser as the BM25 index uses it: lower-case ``\\w\\w+`` tokens, stop words
+    removed, Snowball-stemmed. ``return_ids=False`` gives one list of token strings per text;
+    other modules (re-ranking features) call this so their terms match the index's exactly."""
+    import bm25s
+
+    return bm25s.tokenize(
+        list(texts),
+        stopwords=stopwords or [],
+        stemmer=make_stemmer(stemmer),
+        return_ids=return_ids,
+        show_progress=False,
+    )
+
+
 class BM25Retriever:
     """BM25 over a corpus: ``BM25Retriever(corpus).search(queries, k=100) -> Run``."""
 
@@ -70,28 +106,8 @@ class BM25Retriever:
         self._index.index(self._tokenize(texts), show_progress=False)
         logger.info("indexed %d documents with BM25 (%s)", len(self.doc_ids), self.method.value)
 
-    def _stemmer(self) -> Any:
-        if self.stemmer_language is None:
-            return None
-        import Stemmer
-
-        try:
-            return Stemmer.Stemmer(self.stemmer_language)
-        except KeyError:
-            known = ", ".join(sorted(Stemmer.algorithms()))
-            raise ConfigError(
-                f"unknown stemmer '{self.stemmer_language}'; choose one of: {known}, or None"
-            ) from None
-
     def _tokenize(self, texts: Sequence[str]) -> Any:
-        import bm25s
-
-        return bm25s.tokenize(
-            list(texts),
-            stopwords=self.stopwords or [],
-            stemmer=self._stemmer(),
-            show_progress=False,
-        )
+        return tokenize(texts, stemmer=self.stemmer_language, stopwords=self.stopwords)
 
     def search(self, queries: Queries, k: int = 100) -> Run:
         """Top ``k`` documents per query by BM25 score; documents matching no term are omitted."""
