@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,35 @@ def test_precision_is_part_of_the_cache_key(
     monkeypatch.setenv("FLYWHEEL_LOCAL_DTYPE", "float8")
     with pytest.raises(ConfigError, match="float32"):
         HostedClient(f"local:{tiny_lm}", kind="chat", cache=local_env)
+
+
+def test_judge_cli_with_a_local_model_needs_no_key(tiny_lm: Path, local_env: Path, tmp_path):
+    from typer.testing import CliRunner
+
+    from flywheel.cli.app import app
+    from flywheel.store import Store
+
+    db = str(tmp_path / "judge.db")
+    store = Store(db)
+    store.add_documents(
+        [
+            {"doc_id": "d1", "text": "my card is lost"},
+            {"doc_id": "d2", "text": "the exchange rate fee"},
+            {"doc_id": "d3", "text": "what is the rate"},
+        ]
+    )
+    store.add_queries({"q1": "lost card", "q2": "exchange rate"})
+    store.add_judgments({"q1": {"d1": 3, "d2": 0}, "q2": {"d2": 2, "d3": 1}}, source="human")
+    runner = CliRunner()
+    args = ["judge", "run", "--from", "topk", "--k", "3", "--model", f"local:{tiny_lm}"]
+    done = runner.invoke(app, [*args, "--db", db])
+    assert done.exit_code == 0, done.output
+    assert "s here" in done.output and "0 replies rejected" in done.output
+    pairs = int(re.search(r"(\d+) pairs from topk", done.output).group(1))
+    grades = store.qrels(sources=["llm"])
+    assert pairs >= 3 and sum(len(g) for g in grades.values()) == pairs  # all graded
+    assert all(0 <= v <= 3 for g in grades.values() for v in g.values())
+    again = runner.invoke(app, [*args, "--db", db])
+    assert again.exit_code == 0 and f"0 calls, {pairs} cached" in again.output
+    agree = runner.invoke(app, ["judge", "agreement", "--db", db])
+    assert agree.exit_code == 0 and "weighted kappa" in agree.output, agree.output
