@@ -68,7 +68,8 @@ def short(text: str) -> str:
 def prompt_for(question: str, shown: list[Example], candidates: list[str]) -> str:
     lines = [INSTRUCTION.format(labels=", ".join(candidates)), ""]
     for example in shown:
-        lines += [f"Question: {short(example.question)}", f"Intent: {verbalise(example.intent)}", ""]
+        intent = verbalise(example.intent or "")
+        lines += [f"Question: {short(example.question)}", f"Intent: {intent}", ""]
     lines += [f"Question: {short(question)}", "Intent:"]
     return "\n".join(lines)
 

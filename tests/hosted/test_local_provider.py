@@ -45,9 +45,7 @@ def test_second_run_is_answered_from_the_cache(tiny_lm: Path, local_env: Path) -
     assert all(r.cached for r in replayed)
 
 
-def test_usage_is_metered_in_seconds_and_reaches_the_ledger(
-    tiny_lm: Path, local_env: Path
-) -> None:
+def test_usage_is_metered_in_seconds_and_reaches_the_ledger(tiny_lm: Path, local_env: Path) -> None:
     client = HostedClient(f"local:{tiny_lm}", kind="chat", cache=local_env)
     before = LEDGER.snapshot()
     answers = client.run(_chat(3))

@@ -140,9 +140,7 @@ class LocalLM:
         else:  # silence the "temperature ignored" warnings of a model's generation_config
             options.update(temperature=None, top_p=None, top_k=None)
         with self.lock, torch.inference_mode():
-            out = self.model.generate(
-                **enc, pad_token_id=self.tokenizer.pad_token_id, **options
-            )
+            out = self.model.generate(**enc, pad_token_id=self.tokenizer.pad_token_id, **options)
         new = out[:, enc["input_ids"].shape[1] :]
         eos = self.tokenizer.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos])

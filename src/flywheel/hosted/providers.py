@@ -144,6 +144,7 @@ def _local_credentials(spec: ProviderSpec) -> Credentials:
     dtype = os.environ.get(spec.base_url_env) or "float32"
     if dtype not in LOCAL_DTYPES:
         raise ConfigError(
-            f"{spec.base_url_env}={dtype!r} is not a precision; use one of {', '.join(LOCAL_DTYPES)}"
+            f"{spec.base_url_env}={dtype!r} is not a precision; "
+            f"use one of {', '.join(LOCAL_DTYPES)}"
         )
     return Credentials(spec.name, "", f"in-process:{dtype}")
