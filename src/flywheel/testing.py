@@ -97,6 +97,51 @@ def build_tiny_cross_encoder(path: str | Path, *, seed: int = 0, max_length: int
 _WORD = re.compile(r"\w+")
 
 
+TINY_LM_WORDS = (
+    "the a is of to and what how my card arrival activate lost stolen rate exchange fee "
+    "question intent answer query passage score grade final 0 1 2 3 4 5 : ? . , # \n"
+).split(" ")
+
+
+def build_tiny_causal_lm(path: str | Path, *, seed: int = 0) -> Path:
+    """A 2-layer, 16-wide random Llama with a word-level tokenizer built here, saved as a
+    Hugging Face folder: ``local:PATH`` runs it in milliseconds (answers are noise, but
+    deterministic, batched and cached like a real model's)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(specials + list(TINY_LM_WORDS)))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+    )
+    tokenizer.save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    return folder
+
+
 class FakeSentenceModel:
     """Stands in for ``SentenceTransformer``: ``encode``, ``tokenizer``, ``max_seq_length``.
 

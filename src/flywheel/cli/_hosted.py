@@ -70,8 +70,7 @@ def record_usage(store: Any, command: str, client: Any, started: datetime, **det
     run_id = record_hosted_run(
         store, command=command, usage=usage, started_at=started, status=status, details=details
     )
-    cost = usage["cost_usd"]
-    money = "unknown (no price)" if cost is None else f"${cost:.4f}"
+    money = "unknown (no price)" if usage["cost_usd"] is None else client.meter.cost_text
     console.print(
         f"{client.name}: {usage['calls']} calls, {usage['cached_calls']} from cache, "
         f"{usage['retries']} retries, {usage['input_tokens'] + usage['output_tokens']:,} tokens, "

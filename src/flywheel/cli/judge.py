@@ -58,11 +58,12 @@ def run(
 ) -> None:
     """Grade pairs and store the grades as label source 'llm' (below human and benchmark)."""
     from flywheel.judging import estimate_judging, judge_pairs, pairs_from_store, store_judgments
+    from flywheel.judging.judge import judge_kind
 
     model = model or os.environ.get("FLYWHEEL_JUDGE_MODEL") or DEFAULT_MODEL
     client = hosted_client(
         model,
-        "chat",
+        judge_kind(model),
         api_key=api_key,
         base_url=base_url,
         max_cost=max_cost,

@@ -9,6 +9,10 @@ new call starts, the calls in flight finish, and everything bought stays in the 
 (``meter.budget_stopped`` says so). A fatal failure (a refused key) stops the run the same way
 and raises :class:`~flywheel.errors.ProviderError`. Credentials are checked in the constructor,
 before any work.
+
+An in-process provider (``local:...``) goes through the same cache, meter and ledger; its
+transport answers ``batch_size`` requests per call (one padded forward pass) on one thread, and
+its usage is reported as the seconds it ran on this machine (its dollar cost is zero).
 """
 
 from __future__ import annotations
@@ -91,6 +95,20 @@ def chat_request(
     )
 
 
+def choice_request(prompt: str, choices: Sequence[str]) -> Request:
+    """Pick one of ``choices`` as the continuation of ``prompt`` by its log-likelihood.
+
+    Constrained choice is how a small base model is read for a label or a grade: each
+    candidate's tokens are scored after the prompt and the most likely one wins. Only
+    in-process providers serve it (``local:...``).
+    """
+    return Request(
+        "choice",
+        {"prompt": prompt, "choices": list(choices)},
+        est_input_tokens=estimate_tokens(prompt) + sum(estimate_tokens(c) for c in choices),
+    )
+
+
 BUDGET_REASON = "not sent: --max-cost budget reached"
 
 
@@ -113,9 +131,14 @@ class HostedClient:
         max_cost: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: Transport | None = None,
+        batch_size: int = 8,
     ) -> None:
         spec, self.model = parse_model(model, kind=kind)
         self.provider = spec.name
+        self.in_process = spec.in_process
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
         self.kind = kind
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -132,7 +155,7 @@ class HostedClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
-        self.meter = UsageMeter(self.provider, self.model)
+        self.meter = UsageMeter(self.provider, self.model, in_process=spec.in_process)
         self._sleep = sleep
         self._transport = transport
         self._transport_lock = threading.Lock()
@@ -192,6 +215,9 @@ class HostedClient:
         label = description or f"{self.name} ({self.kind})"
         with _bar(label, len(requests), self.meter) as advance:
             advance(len(requests) - len(pending))
+            if pending and hasattr(self.transport, "call_batch"):
+                self._run_batches(requests, pending, outcomes, fatal, advance)
+                pending = []
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 running: dict[Future, int] = {}
                 queue = iter(pending)
@@ -224,6 +250,62 @@ class HostedClient:
         if fatal:
             raise ProviderError(f"{self.name}: {fatal[0]}; answers received so far are cached")
         return outcomes  # type: ignore[return-value]
+
+    def _run_batches(
+        self,
+        requests: Sequence[Request],
+        pending: list[int],
+        outcomes: list[Outcome | None],
+        fatal: list[str],
+        advance: Callable[[int], None],
+    ) -> None:
+        """In-process models: ``batch_size`` requests per transport call, one after another.
+
+        Each answer is cached as it is read, with its share of the batch's time as latency.
+        A batch that fails is retried one request at a time, so one bad request costs only
+        its own answer.
+        """
+        for start in range(0, len(pending), self.batch_size):
+            chunk = pending[start : start + self.batch_size]
+            if fatal:
+                return
+            allowed = []
+            for index in chunk:
+                if not self._reserve(requests[index]):
+                    self.meter.budget_stopped = True
+                    break
+                allowed.append(index)
+            if not allowed:
+                return
+            kind = requests[allowed[0]].kind
+            same_kind = all(requests[i].kind == kind for i in allowed)
+            began = time.perf_counter()
+            try:
+                if not same_kind:
+                    raise ValueError("mixed request kinds in one batch")
+                answers = self.transport.call_batch(  # type: ignore[attr-defined]
+                    kind, self.model, [requests[i].payload for i in allowed]
+                )
+            except Exception:  # noqa: BLE001 - fall back to one call each, classified there
+                for index in allowed:
+                    outcomes[index] = self._call(requests[index], fatal)
+                    self._release(requests[index])
+                    advance(1)
+                continue
+            latency = (time.perf_counter() - began) / len(allowed)
+            for index, (result, usage) in zip(allowed, answers, strict=True):
+                self._store(requests[index], result, usage, latency)
+                outcomes[index] = Outcome(result, usage=usage, latency_s=latency)
+                self._release(requests[index])
+            advance(len(allowed))
+            if self.meter.budget_stopped:
+                return
+
+    def _store(self, request: Request, result: dict, usage: Usage, latency: float) -> None:
+        self.cache.put(
+            *self._key(request), kind=request.kind, result=result, usage=usage, latency_s=latency
+        )
+        self.meter.add_call(usage, self.cost(usage), latency)
 
     def _reserve(self, request: Request) -> bool:
         if self.max_cost is None:
@@ -268,15 +350,7 @@ class HostedClient:
                 suffix = f" (gave up after {attempt} retries)" if attempt else ""
                 return Outcome(None, failure.message + suffix)
             latency = time.perf_counter() - start
-            cost = self.cost(usage)
-            self.cache.put(
-                *self._key(request),
-                kind=request.kind,
-                result=result,
-                usage=usage,
-                latency_s=latency,
-            )
-            self.meter.add_call(usage, cost, latency)
+            self._store(request, result, usage, latency)
             return Outcome(result, usage=usage, latency_s=latency)
 
 
@@ -305,7 +379,7 @@ def _bar(description: str, total: int, meter: UsageMeter) -> Iterator[Callable[[
 
         def advance(n: int = 1) -> None:
             u = meter.usage
-            cost = "?" if meter.cost_usd is None else f"${meter.cost_usd:.4f}"
+            cost = meter.cost_text
             stats = (
                 f"calls {meter.calls} · cached {meter.cached} · retries {meter.retries} · "
                 f"{u.input_tokens + u.output_tokens:,} tok · {cost}"

@@ -7,6 +7,11 @@ the exact variable to set, before any work starts (not after an hour of encoding
 
 ``openai`` is any OpenAI-compatible endpoint (OpenAI itself, Azure's v1 API, vLLM, Ollama,
 LiteLLM...): set ``OPENAI_BASE_URL`` to point elsewhere.
+
+``local`` is a causal language model run in this process (:mod:`flywheel.hosted.local_model`):
+``local:gemma-3-270m``, ``local:path/to/model-folder`` or ``local:path/to/model.gguf``. It needs no
+key, costs no dollars (its usage is the seconds it ran here) and sends nothing anywhere; its
+"endpoint", part of every cache key, is the precision it runs in (``FLYWHEEL_LOCAL_DTYPE``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import os
 from dataclasses import dataclass
 
 from flywheel.errors import ConfigError, MissingDependencyError, UnknownComponentError
+
+LOCAL_DTYPE_ENV = "FLYWHEEL_LOCAL_DTYPE"
+LOCAL_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +35,10 @@ class ProviderSpec:
     key_env: str
     base_url_env: str
     default_base_url: str | None
-    kinds: tuple[str, ...]  # "chat", "embed", "rerank"
+    kinds: tuple[str, ...]  # "chat", "embed", "rerank", "choice"
+    needs_key: bool = True
+    extra: str = "hosted"  # the optional dependency group that brings ``package``
+    in_process: bool = False  # usage is measured in seconds here, not billed in dollars
 
 
 PROVIDERS: dict[str, ProviderSpec] = {
@@ -37,9 +48,18 @@ PROVIDERS: dict[str, ProviderSpec] = {
     "cohere": ProviderSpec(
         "cohere", "cohere", "COHERE_API_KEY", "COHERE_BASE_URL", None, ("embed", "rerank", "chat")
     ),
+    "local": ProviderSpec(
+        "local",
+        "transformers",
+        "",
+        LOCAL_DTYPE_ENV,
+        None,
+        ("chat", "choice"),
+        needs_key=False,
+        extra="local",
+        in_process=True,
+    ),
 }
-
-HOSTED_EXTRA = "hosted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +107,7 @@ def parse_model(name: str, *, kind: str | None = None) -> tuple[ProviderSpec, st
 def require_client(spec: ProviderSpec) -> None:
     """Fail with the extra to install when the provider's official client is missing."""
     if importlib.util.find_spec(spec.package) is None:
-        raise MissingDependencyError(spec.package, HOSTED_EXTRA)
+        raise MissingDependencyError(spec.package, spec.extra)
 
 
 def resolve_credentials(
@@ -102,6 +122,8 @@ def resolve_credentials(
         raise UnknownComponentError("provider", provider, PROVIDERS)
     spec = PROVIDERS[provider]
     require_client(spec)
+    if not spec.needs_key:
+        return _local_credentials(spec)
     key = api_key or os.environ.get(spec.key_env)
     url = base_url or os.environ.get(spec.base_url_env) or spec.default_base_url
     if not key:
@@ -115,3 +137,14 @@ def resolve_credentials(
             "--base-url) to the OpenAI-compatible endpoint; nothing was sent"
         )
     return Credentials(provider, key, url)
+
+
+def _local_credentials(spec: ProviderSpec) -> Credentials:
+    """An in-process model: no key; the precision it runs in stands where a URL would."""
+    dtype = os.environ.get(spec.base_url_env) or "float32"
+    if dtype not in LOCAL_DTYPES:
+        raise ConfigError(
+            f"{spec.base_url_env}={dtype!r} is not a precision; "
+            f"use one of {', '.join(LOCAL_DTYPES)}"
+        )
+    return Credentials(spec.name, "", f"in-process:{dtype}")

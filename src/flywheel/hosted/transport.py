@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from flywheel.hosted.local_model import LocalTransport
 from flywheel.hosted.prices import Usage
 from flywheel.hosted.providers import Credentials
 from flywheel.hosted.retry import Failure, FailureKind, parse_retry_after
@@ -196,7 +197,11 @@ class CohereTransport:
         return _transport_failure(exc) or Failure(FailureKind.FATAL, repr(exc))
 
 
-TRANSPORTS: dict[str, type] = {"openai": OpenAITransport, "cohere": CohereTransport}
+TRANSPORTS: dict[str, type] = {
+    "openai": OpenAITransport,
+    "cohere": CohereTransport,
+    "local": LocalTransport,
+}
 
 
 def make_transport(credentials: Credentials, *, timeout: float) -> Transport:

@@ -34,6 +34,7 @@ class UsageMeter:
     latency_s: float = 0.0  # provider time of paid calls
     replayed_latency_s: float = 0.0  # original provider time of cached answers
     budget_stopped: bool = False
+    in_process: bool = False  # a local model: its cost is the seconds it ran here
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -69,6 +70,13 @@ class UsageMeter:
             self.failures += 1
 
     @property
+    def cost_text(self) -> str:
+        """What the work cost: dollars for a provider, compute seconds for a local model."""
+        if self.in_process:
+            return f"{self.latency_s:.1f}s here"
+        return "?" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+
+    @property
     def list_cost_usd(self) -> float | None:
         if self.cost_usd is None or self.cached_cost_usd is None:
             return None
@@ -88,6 +96,7 @@ class UsageMeter:
             "cost_usd": self.cost_usd,
             "list_cost_usd": self.list_cost_usd,
             "provider_seconds": round(self.latency_s, 3),
+            "in_process": self.in_process,
             "budget_stopped": self.budget_stopped,
         }
 

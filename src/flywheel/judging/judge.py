@@ -5,6 +5,9 @@ Pairs come from the store (:func:`pairs_from_store`): what users were shown (``l
 false negatives before they poison training). :func:`judge_pairs` renders the rubric, sends it
 through a :class:`~flywheel.hosted.client.HostedClient` (cached, retried, budgeted), and parses
 every reply; a reply without a usable grade is rejected with its reason, never guessed.
+A model run in-process (``local:...``, usually a small base model that does not follow the
+rubric's answer format) is read by constrained choice instead: the rubric is followed by
+``##final score:`` and the grade is the most likely of `` 0`` .. `` N`` (:func:`judge_kind`).
 :func:`store_judgments` writes the grades with source ``llm`` and the scale they were given on
 (3 or 5): the store ranks them below human and benchmark labels (human > benchmark > llm >
 derived), so they never override a person. What they do to training data (an LLM's 1, "related
@@ -21,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.errors import ConfigError
-from flywheel.hosted.client import HostedClient, Request, chat_request
+from flywheel.hosted.client import HostedClient, Request, chat_request, choice_request
+from flywheel.hosted.providers import parse_model
 from flywheel.hosted.usage import Estimate
 from flywheel.judging.parse import parse_grade
 from flywheel.judging.rubric import SCALES, load_template, render
@@ -69,6 +73,8 @@ class JudgeResult:
         dist = ", ".join(f"{g}: {counts[g]}" for g in sorted(counts))
         cost = self.usage.get("cost_usd")
         money = "unknown" if cost is None else f"${cost:.4f}"
+        if self.usage.get("in_process"):
+            money = f"{self.usage.get('provider_seconds', 0.0):.1f}s here"
         return (
             f"{len(self.grades)} graded ({dist or 'none'}), {len(self.rejected)} replies "
             f"rejected, {len(self.not_sent)} not sent; {self.usage.get('calls', 0)} calls, "
@@ -76,12 +82,32 @@ class JudgeResult:
         )
 
 
+CHOICE_CUE = "\n##final score:"
+
+
+def judge_kind(model: str) -> str:
+    """``choice`` for providers that score continuations (in-process models), else ``chat``."""
+    spec, _ = parse_model(model)
+    return "choice" if "choice" in spec.kinds else "chat"
+
+
 def build_requests(
-    pairs: Sequence[Pair], *, scale: int, template: str | Path | None, max_tokens: int
+    pairs: Sequence[Pair],
+    *,
+    scale: int,
+    template: str | Path | None,
+    max_tokens: int,
+    kind: str = "chat",
 ) -> list[Request]:
     if scale not in SCALES:  # before any work, even with no pairs: the scale is stored
         raise ConfigError(f"scale must be one of {SCALES} (0-3 as TREC, or 0-5), got {scale}")
     compiled = load_template(template)
+    if kind == "choice":
+        grades = [f" {g}" for g in range(scale + 1)]
+        return [
+            choice_request(render(compiled, p.query, p.passage, scale=scale) + CHOICE_CUE, grades)
+            for p in pairs
+        ]
     return [
         chat_request(
             render(compiled, pair.query, pair.passage, scale=scale),
@@ -102,7 +128,9 @@ def estimate_judging(
 ) -> Estimate:
     """What grading ``pairs`` would send and cost (``--dry-run``); nothing is sent."""
     return client.estimate(
-        build_requests(pairs, scale=scale, template=template, max_tokens=max_tokens)
+        build_requests(
+            pairs, scale=scale, template=template, max_tokens=max_tokens, kind=client.kind
+        )
     )
 
 
@@ -115,7 +143,9 @@ def judge_pairs(
     max_tokens: int = 20,
 ) -> JudgeResult:
     """Grade every pair (cache first); keep what parses, reject the rest with a reason."""
-    requests = build_requests(pairs, scale=scale, template=template, max_tokens=max_tokens)
+    requests = build_requests(
+        pairs, scale=scale, template=template, max_tokens=max_tokens, kind=client.kind
+    )
     outcomes = client.run(requests, description=f"Judging {len(pairs)} pairs ({client.name})")
     result = JudgeResult(scale=scale)
     for pair, outcome in zip(pairs, outcomes, strict=True):
