@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from flywheel.cli._common import make_console, typer_app
 from flywheel.datasets.artifact import DatasetKind, load_dataset
 from flywheel.datasets.export import ExportFormat, export_dataset
 from flywheel.datasets.hard_negatives import HardNegativeConfig, Sampling
@@ -20,8 +20,8 @@ from flywheel.errors import ConfigError, DataFormatError, UnknownComponentError
 from flywheel.judging.labels import DEFAULT_MIN_RELEVANT, LLM_SOURCE, LLMLabels
 from flywheel.models import DEFAULT_BASE_MODEL
 
-app = typer.Typer(help="Build and export training data.", no_args_is_help=True)
-out = Console()
+app = typer_app(help="Build and export training data.", no_args_is_help=True)
+out = make_console()
 
 
 def _label_sources(text: str | None) -> list[str] | None:

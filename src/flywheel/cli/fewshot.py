@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._common import DbOption, console, open_store, typer_app
 from flywheel.cli._hosted import ApiKey, BaseUrl, DryRun, MaxCost, Prices, record_usage
 
-app = typer.Typer(
+app = typer_app(
     help="Build a versioned few-shot library from evaluation examples and prompt with it.",
     no_args_is_help=True,
 )

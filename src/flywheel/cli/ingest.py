@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flywheel.cli._common import DbOption, console, open_store, print_report
+from flywheel.cli._common import DbOption, console, open_store, print_report, typer_app
 from flywheel.errors import UnknownComponentError
 
-app = typer.Typer(
+app = typer_app(
     help="Load data into the store (re-running the same file changes nothing).",
     no_args_is_help=True,
 )

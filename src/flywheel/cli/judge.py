@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._common import DbOption, console, open_store, typer_app
 from flywheel.cli._hosted import (
     ApiKey,
     BaseUrl,
@@ -23,7 +23,7 @@ from flywheel.cli._hosted import (
 )
 from flywheel.errors import ConfigError
 
-app = typer.Typer(
+app = typer_app(
     help="Grade (query, passage) pairs with an LLM; measure agreement.", no_args_is_help=True
 )
 

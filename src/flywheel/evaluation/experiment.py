@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from flywheel._internal.hashing import text_hash
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Qrels, Queries, Run
 from flywheel.evaluation.compare import Comparison, compare
@@ -91,6 +92,7 @@ class ExperimentResult:
     costs: dict[str, dict[str, Any]] = field(default_factory=dict)  # latency and cost per system
     label_fill: LabelFill | None = None  # set when unjudged pairs were filled (spec.fill_unjudged)
     human_comparison: Comparison | None = None  # the same runs on human labels only, when filled
+    corpus: dict[str, Any] = field(default_factory=dict)  # docs and fingerprint of what was ranked
 
     @property
     def verdict(self) -> Verdict:
@@ -117,6 +119,7 @@ class ExperimentResult:
             "labels": self.labels,
             "label_fill": self.label_fill.to_dict() if self.label_fill else None,
             "human_only": self.human_comparison.to_dict() if self.human_comparison else None,
+            "corpus": self.corpus,
         }
 
     @classmethod
@@ -141,6 +144,7 @@ class ExperimentResult:
             human_comparison=(
                 Comparison.from_dict(human) if (human := results.get("human_only")) else None
             ),
+            corpus=dict(results.get("corpus") or {}),
         )
 
     def human_verdicts(self) -> dict[str, Verdict]:
@@ -333,10 +337,18 @@ def run_experiment(
         costs=costs,
         label_fill=label_fill,
         human_comparison=human,
+        corpus=corpus_fingerprint(dataset.corpus),
     )
     if save:
         result.run_id = _save(result, store)
     return result
+
+
+def corpus_fingerprint(doc_ids: Iterable[str]) -> dict[str, Any]:
+    """How many documents were ranked and a hash of their ids: two runs with different
+    fingerprints ranked different corpora and must not be paired (see ``stored_compare``)."""
+    ids = sorted(doc_ids)
+    return {"docs": len(ids), "fingerprint": text_hash("\n".join(ids))}
 
 
 def compare_for_spec(spec: Any, qrels: Qrels, runs: Mapping[str, Run]) -> Comparison:
