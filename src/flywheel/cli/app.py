@@ -85,5 +85,5 @@ def main() -> None:
     try:
         app()
     except FlywheelError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(1)

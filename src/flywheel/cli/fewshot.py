@@ -274,7 +274,12 @@ def experiment(
 
     parsed = load_llm_spec(spec)
     client = experiment_client(
-        parsed, api_key=api_key, base_url=base_url, max_cost=max_cost, prices=prices
+        parsed,
+        api_key=api_key,
+        base_url=base_url,
+        max_cost=max_cost,
+        prices=prices,
+        require_key=not dry_run,
     )
     store = open_store(db)
     if dry_run:

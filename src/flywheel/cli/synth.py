@@ -85,6 +85,7 @@ def questions(
             max_cost=max_cost,
             concurrency=concurrency,
             prices=prices,
+            dry_run=dry_run,
         )
     )
     store = open_store(db)
