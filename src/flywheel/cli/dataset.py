@@ -179,12 +179,26 @@ def build(
 def export(
     directory: Annotated[Path, typer.Argument(help="A folder written by 'dataset build'.")],
     format: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.ST,
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="Default: DIR-FORMAT")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="A folder (default: DIR-FORMAT), or a .jsonl/.parquet file for the training "
+            "split (other splits beside it).",
+        ),
+    ] = None,
 ) -> None:
     """Export to sentence-transformers Parquet, FlagEmbedding, Cohere or plain JSONL."""
     target = output or directory.with_name(f"{directory.name}-{format}")
-    files = export_dataset(directory, target, format=format)
-    out.print(f"exported {len(files)} file(s) as {format} to {target}")
+    result = export_dataset(directory, target, format=format)
+    out.print(f"exported {len(result.files)} file(s) as {format}:")
+    for file in result.files:
+        out.print(f"  {file}")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if format == ExportFormat.FLAGEMBEDDING:
+        out.print(f"FlagEmbedding: --train_data {result.files[0]}")
 
 
 @app.command("show")
