@@ -50,8 +50,12 @@ def win_loss(differences: Mapping[str, Sequence[float]], *, metric: str, baselin
     """Per-query differences (variant - baseline), sorted, one panel per variant."""
     plt = _pyplot()
     n = max(1, len(differences))
-    fig, axes = plt.subplots(n, 1, figsize=(6.4, 2.4 * n), squeeze=False)
-    for ax, (variant, diffs) in zip(axes[:, 0], differences.items(), strict=False):
+    cols = 1 if n <= 2 else 2  # four variants: a 2x2 grid, not a column four panels tall
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 2.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (variant, diffs) in zip(axes.flat, differences.items(), strict=False):
         values = sorted(diffs, reverse=True)
         colors = ["#2a9d8f" if d > 0 else "#e76f51" if d < 0 else "#adb5bd" for d in values]
         ax.bar(range(len(values)), values, color=colors, width=1.0)
@@ -112,19 +116,25 @@ def quality_cost(
     models sit at $0 of API cost (labelled with their measured time), hosted ones at their price.
     """
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
+    any_hosted = any(p.get("hosted") and p.get("cost_per_1k") is not None for p in points)
+    if any_hosted:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
+    else:  # every system local: an API-cost axis would hold one value, 0; show latency only
+        fig, right = plt.subplots(figsize=(6.4, 4.0))
+        left = None
     for point in points:
         hosted = bool(point.get("hosted"))
         color = "#e76f51" if hosted else "#2a9d8f"
-        cost = point.get("cost_per_1k") or 0.0
-        left.scatter(cost, point["quality"], s=70, color=color, edgecolor="black", zorder=3)
-        left.annotate(
-            point["name"],
-            (cost, point["quality"]),
-            xytext=(5, 4),
-            textcoords="offset points",
-            fontsize=8,
-        )
+        if left is not None:
+            cost = point.get("cost_per_1k") or 0.0
+            left.scatter(cost, point["quality"], s=70, color=color, edgecolor="black", zorder=3)
+            left.annotate(
+                point["name"],
+                (cost, point["quality"]),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
         if point.get("latency_ms") is not None:
             right.scatter(
                 point["latency_ms"],
@@ -141,11 +151,17 @@ def quality_cost(
                 textcoords="offset points",
                 fontsize=8,
             )
-    left.set_xlabel("API cost per 1,000 queries (USD; local models = 0)")
-    left.set_ylabel(metric)
     right.set_xlabel("latency p50 per query (ms)")
-    for ax in (left, right):
+    axes = [right]
+    if left is not None:
+        left.set_xlabel("API cost per 1,000 queries (USD; local models = 0)")
+        left.set_ylabel(metric)
+        axes.insert(0, left)
+        fig.suptitle(title + " (green: local, orange: hosted)")
+    else:
+        right.set_ylabel(metric)
+        fig.suptitle(f"{title}: every system is local (no API cost), quality against latency")
+    for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.suptitle(title + " (green: local, orange: hosted)")
     fig.tight_layout()
     return fig
