@@ -70,39 +70,54 @@ def win_loss(differences: Mapping[str, Sequence[float]], *, metric: str, baselin
 
 
 def impact_effort(points: Sequence[Mapping[str, Any]], *, title: str = "Impact / effort") -> Any:
-    """The 2x2 chart: effort on x, impact on y; quick wins top left."""
+    """The 2x2 chart: effort (person-days) on x, impact (relative gain, %) on y; quick wins top
+    left. Each point is ``{name, impact, effort, measured, p_value}``; measured points are
+    filled and labelled with their p-value, estimates hollow and labelled "est.". Points and
+    labels stay inside the frame: the axes leave a margin and labels near the right or top
+    edge point inwards."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.0))
-    ax.axvline(0.5, color="grey", linewidth=0.8)
-    ax.axhline(0.5, color="grey", linewidth=0.8)
+    efforts = [float(p["effort"]) for p in points] or [1.0]
+    impacts = [100 * float(p["impact"]) for p in points] or [1.0]
+    x_max = max(efforts) * 1.25
+    y_low = min(0.0, min(impacts))
+    y_high = max(max(impacts), 0.0) or 1.0
+    pad = 0.18 * (y_high - y_low)
+    ax.set_xlim(0, x_max)
+    ax.set_ylim(y_low - (pad if y_low < 0 else 0.08 * (y_high - y_low)), y_high + pad)
+    x_mid, y_mid = max(efforts) / 2, y_high / 2
+    ax.axvline(x_mid, color="grey", linewidth=0.8)
+    ax.axhline(y_mid, color="grey", linewidth=0.8)
     for x, y, label in (
-        (0.25, 0.97, "quick wins"),
-        (0.75, 0.97, "big bets"),
-        (0.25, 0.03, "fill-ins"),
-        (0.75, 0.03, "money pits"),
+        (0.02, 0.98, "quick wins"),
+        (0.98, 0.98, "big bets"),
+        (0.02, 0.02, "fill-ins"),
+        (0.98, 0.02, "money pits"),
     ):
-        ax.text(x, y, label, ha="center", va="center", color="grey", transform=ax.transAxes)
-    for point in points:
-        measured = point.get("measured")
-        ax.scatter(
-            point["effort"],
-            point["impact"],
-            s=80,
-            color="#264653" if measured else "#e9c46a",
-            edgecolor="black",
-            zorder=3,
-        )
+        ax.text(x, y, label, ha="left" if x < 0.5 else "right", va="top" if y > 0.5 else "bottom",
+                color="grey", transform=ax.transAxes)  # fmt: skip
+    for point, effort, impact in zip(points, efforts, impacts, strict=True):
+        measured = bool(point.get("measured"))
+        ax.scatter(effort, impact, s=80, zorder=3, edgecolor="black", linewidth=1.0,
+                   color="#264653" if measured else "white")  # fmt: skip
+        p_value = point.get("p_value")
+        if measured:
+            label = f"{point['name']} ({impact:+.1f}%"
+            label += f", p={p_value:.2g})" if p_value is not None else ")"
+        else:
+            label = f"{point['name']} (est. {impact:+.1f}%)"
+        right = effort > 0.55 * x_max
         ax.annotate(
-            point["name"],
-            (point["effort"], point["impact"]),
-            xytext=(5, 5),
+            label,
+            (effort, impact),
+            xytext=(-7 if right else 7, -10 if impact > y_high else 5),
             textcoords="offset points",
+            ha="right" if right else "left",
             fontsize=8,
+            annotation_clip=True,
         )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("effort (normalised)")
-    ax.set_ylabel("impact (normalised; dark = measured)")
+    ax.set_xlabel("effort (person-days)")
+    ax.set_ylabel("impact: gain on the primary metric (%)")
     ax.set_title(title)
     return fig
 

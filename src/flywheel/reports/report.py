@@ -37,6 +37,7 @@ th{background:#f1f3f5}.caption{color:#555;font-size:.85em}
 .met{background:#d8f3dc}.not-met{background:#ffe5d9}.inconclusive{background:#fff3bf}
 .labels{background:#fff3bf;padding:.5em .8em;border-left:4px solid #e9c46a}
 img{max-width:100%}ol{margin:0;padding-left:1.2em}.meta{color:#666;font-size:.85em}
+table.changed{width:100%;font-size:.8em}table.changed td:nth-child(n+6){width:30%}
 """
 
 _VERDICT_CLASS = {
@@ -298,7 +299,8 @@ def _changed_table(
         f'<p class="caption">{len(moved)} of {len(base)} queries changed; the {len(changed)} '
         "that changed most. ✓ = judged relevant.</p>"
     )
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
+    table = f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody>"
+    return f'<table class="changed">{table}</table>{note}'
 
 
 def write_report(
