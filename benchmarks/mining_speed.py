@@ -40,8 +40,8 @@ import json
 import logging
 import multiprocessing
 import os
-import resource
 import random
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -106,8 +106,13 @@ def main() -> None:
         "--fake-embeddings", action="store_true",
         help="random vectors instead of encoding: a quick check of mining-only speed",
     )  # fmt: skip
-    parser.add_argument("--synthetic", type=int, default=None, metavar="DOCS",
-                        help="mine a synthetic corpus of DOCS documents (no model, no data)")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=None,
+        metavar="DOCS",
+        help="mine a synthetic corpus of DOCS documents (no model, no data)",
+    )
     parser.add_argument("--queries", type=int, default=2000, help="queries with --synthetic")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -311,6 +316,7 @@ def _mine_in_child(which: str, n_docs: int, n_queries: int, repeats: int, out) -
                 relative_margin=0.05, num_negatives=1, sampling_strategy="top", use_faiss=True,
                 verbose=False, batch_size=4096,
             )  # fmt: skip
+
     before = _rss_mb()
     best, median, rows = timed(run, repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
