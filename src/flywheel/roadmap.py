@@ -3,8 +3,10 @@
 A candidate file (TOML ``[[candidates]]`` or YAML ``candidates:``) lists ideas with an estimated
 ``impact`` (expected relative gain on the primary metric, e.g. ``0.05`` = +5%), an ``effort``
 (person-days), a ``risk`` (probability it does not pan out: a number or low/medium/high) and
-``dependencies``. When ``experiment`` names a stored experiment run (its id or name), the measured
-gain of its best variant replaces the estimate: measured beats guessed.
+``dependencies``. When ``experiment`` names a stored experiment run (its id, a prefix, ``latest``
+or the experiment's name) or a ``flywheel run`` loop's ``summary.json``, the measured gain of
+``variant`` (default: the best one) and its p-value replace the estimate: measured beats guessed,
+and every rendering marks which numbers are estimates.
 
 The order is a topological sort (a candidate never comes before what it depends on) that, among
 the candidates whose dependencies are done, always picks the best ``impact * (1 - risk) / effort``.
@@ -13,6 +15,7 @@ the candidates whose dependencies are done, always picks the best ``impact * (1 
 from __future__ import annotations
 
 import heapq
+import json
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -52,8 +55,22 @@ class Candidate(BaseModel):
     risk: float = Field(0.0, ge=0, le=1)
     dependencies: list[str] = Field(default_factory=list)
     experiment: str | None = None
+    variant: str | None = None  # which system of the experiment or loop (default: the best)
     description: str = ""
     measured_impact: float | None = None
+    measured_p_value: float | None = None
+    measured_from: str | None = None  # the run id or summary file the measurement came from
+
+    @property
+    def measured(self) -> bool:
+        return self.measured_impact is not None
+
+    def impact_label(self) -> str:
+        """``+4.1% measured (p=0.003)`` or ``+5.0% estimated``."""
+        if self.measured_impact is None:
+            return f"{self.impact:+.1%} estimated"
+        p = "" if self.measured_p_value is None else f" (p={self.measured_p_value:.2g})"
+        return f"{self.measured_impact:+.1%} measured{p}"
 
     @field_validator("risk", mode="before")
     @classmethod
@@ -94,7 +111,9 @@ class RankedCandidate:
             "name": c.name,
             "quadrant": self.quadrant.value,
             "impact": c.impact_used,
-            "measured": c.measured_impact is not None,
+            "measured": c.measured,
+            "p_value": c.measured_p_value,
+            "measured_from": c.measured_from,
             "effort": c.effort,
             "risk": c.risk,
             "score": c.score,
@@ -181,38 +200,83 @@ def load_candidates(path: str | Path) -> list[Candidate]:
     return out
 
 
-def measured_gain(results: dict[str, Any], spec: dict[str, Any]) -> float | None:
-    """Best relative change over the baseline on the experiment's success metric."""
-    metric = (spec.get("success") or {}).get("metric") or spec.get("primary_metric")
-    outcomes = (results.get("comparison") or {}).get("outcomes") or {}
-    gains = [
-        o[metric]["relative_change"]
+def measured_outcome(
+    comparison: dict[str, Any], metric: str, variant: str | None = None
+) -> tuple[float, float | None] | None:
+    """(relative change, p-value) of ``variant`` over the baseline on ``metric``; without a
+    variant, the best one. None when nothing was measured."""
+    outcomes = comparison.get("outcomes") or {}
+    if variant is not None:
+        if variant not in outcomes:
+            known = ", ".join(sorted(outcomes)) or "(none)"
+            raise ConfigError(f"variant '{variant}' was not compared; compared: {known}")
+        outcomes = {variant: outcomes[variant]}
+    found = [
+        (o[metric]["relative_change"], o[metric].get("p_value"))
         for o in outcomes.values()
         if metric in o and o[metric].get("relative_change") is not None
     ]
-    return max(gains) if gains else None
+    return max(found, key=lambda gp: gp[0]) if found else None
 
 
-def fill_measured(candidates: Iterable[Candidate], store: Any) -> list[Candidate]:
-    """Copies of ``candidates`` with ``measured_impact`` from their stored runs."""
+def measured_gain(results: dict[str, Any], spec: dict[str, Any]) -> float | None:
+    """Best relative change over the baseline on the experiment's success metric."""
+    metric = (spec.get("success") or {}).get("metric") or spec.get("primary_metric")
+    found = measured_outcome(results.get("comparison") or {}, metric)
+    return found[0] if found else None
+
+
+def _from_loop(path: Path, variant: str | None) -> tuple[tuple[float, float | None] | None, str]:
+    """The test comparison of a ``flywheel run`` loop (its ``summary.json``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        metric = data["config"]["primary_metric"]
+        comparison = data["test"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{path}: not a flywheel run summary.json ({exc}); point 'experiment' at the "
+            "summary.json that flywheel run wrote"
+        ) from None
+    return measured_outcome(comparison, metric, variant), str(path)
+
+
+def fill_measured(
+    candidates: Iterable[Candidate], store: Any = None, *, base: Path | None = None
+) -> list[Candidate]:
+    """Copies of ``candidates`` with the measured gain and p-value of their stored experiment
+    run or loop summary (``base``: the folder relative summary paths start from)."""
     runs = None
     out = []
     for c in candidates:
         if c.experiment is None:
             out.append(c)
             continue
-        try:
-            record = store.get_experiment_run(c.experiment)
-        except FlywheelError:
-            runs = runs if runs is not None else store.list_experiment_runs()
-            named = [r for r in runs if r.name == c.experiment]
-            if not named:
-                raise ConfigError(
-                    f"candidate '{c.name}': no stored experiment run or name "
-                    f"'{c.experiment}'; see `flywheel experiment list`"
-                ) from None
-            record = named[-1]  # the latest run of that experiment
-        out.append(
-            c.model_copy(update={"measured_impact": measured_gain(record.results, record.spec)})
-        )
+        summary = Path(c.experiment)
+        if not summary.is_absolute() and base is not None:
+            summary = base / summary
+        if c.experiment.endswith(".json"):
+            found, source = _from_loop(summary, c.variant)
+        else:
+            if store is None:
+                raise ConfigError(f"candidate '{c.name}': reading experiment runs needs a store")
+            try:
+                record = store.get_experiment_run(c.experiment)
+            except FlywheelError:
+                runs = runs if runs is not None else store.list_experiment_runs()
+                named = [r for r in runs if r.name == c.experiment]
+                if not named:
+                    raise ConfigError(
+                        f"candidate '{c.name}': no stored experiment run or name "
+                        f"'{c.experiment}'; see: flywheel experiment list"
+                    ) from None
+                record = named[-1]  # the latest run of that experiment
+            spec = record.spec
+            metric = (spec.get("success") or {}).get("metric") or spec.get("primary_metric")
+            found = measured_outcome(record.results.get("comparison") or {}, metric, c.variant)
+            source = record.run_id
+        if found is None:
+            out.append(c)
+            continue
+        update = {"measured_impact": found[0], "measured_p_value": found[1]}
+        out.append(c.model_copy(update={**update, "measured_from": source}))
     return out

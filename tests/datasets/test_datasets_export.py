@@ -13,7 +13,7 @@ from flywheel.datasets import (
     save_dataset,
     to_hf_dataset,
 )
-from flywheel.errors import DataFormatError, UnknownComponentError
+from flywheel.errors import ConfigError, DataFormatError, UnknownComponentError
 
 TRIPLETS = [
     {"anchor": "q1", "positive": "p1", "negative_1": "n1", "negative_2": "n2"},
@@ -56,7 +56,7 @@ def test_tampered_dataset_fails_to_load(triplets_dir):
 def test_st_parquet_loads_with_datasets_in_trainer_column_order(triplets_dir, tmp_path):
     from datasets import load_dataset as hf_load
 
-    files = export_dataset(triplets_dir, tmp_path / "st", format="st")
+    files = export_dataset(triplets_dir, tmp_path / "st", format="st").files
     assert sorted(f.name for f in files) == ["dev.parquet", "train.parquet"]
     hf = hf_load("parquet", data_files=str(tmp_path / "st" / "train.parquet"), split="train")
     assert hf.column_names == ["anchor", "positive", "negative_1", "negative_2"]
@@ -80,7 +80,17 @@ def test_graded_st_export_keeps_only_trainer_columns(tmp_path):
 def test_flagembedding_export_groups_by_query(triplets_dir, tmp_path):
     from datasets import load_dataset as hf_load
 
-    export_dataset(triplets_dir, tmp_path / "fe", format="flagembedding")
+    result = export_dataset(triplets_dir, tmp_path / "fe", format="flagembedding")
+    assert result.files[0] == tmp_path / "fe" / "train.jsonl" and not result.warnings
+    # FlagEmbedding's loader reads every .json/.jsonl directly in the folder it is given:
+    # only the training rows may be there
+    top = sorted(p.name for p in (tmp_path / "fe").iterdir() if p.suffix in (".json", ".jsonl"))
+    assert top == ["train.jsonl"]
+    assert (tmp_path / "fe" / "dev" / "dev.jsonl").exists()
+    assert json.loads((tmp_path / "fe" / "meta" / "export.json").read_text())["files"] == [
+        "../train.jsonl",
+        "../dev/dev.jsonl",
+    ]
     hf = hf_load("json", data_files=str(tmp_path / "fe" / "train.jsonl"), split="train")
     assert hf.column_names == ["query", "pos", "neg"]
     # p1 is a positive of q1, so it is not kept as q1's negative
@@ -88,11 +98,46 @@ def test_flagembedding_export_groups_by_query(triplets_dir, tmp_path):
     assert hf[1] == {"query": "q2", "pos": ["p3"], "neg": ["n3", "n4"]}
 
 
+def test_flagembedding_never_writes_empty_negatives(tmp_path):
+    rows = [
+        {"query": "q1", "passage": "p1", "score": 1.0, "grade": 5, "source": "judged"},
+        {"query": "q1", "passage": "n1", "score": 0.0, "grade": 0, "source": "mined"},
+        {"query": "q2", "passage": "p2", "score": 1.0, "grade": 5, "source": "judged"},
+    ]
+    src = save_dataset(rows, tmp_path / "g", kind="graded")
+    result = export_dataset(src, tmp_path / "fe", format="flagembedding")
+    lines = [json.loads(x) for x in (tmp_path / "fe" / "train.jsonl").read_text().splitlines()]
+    assert lines == [{"query": "q1", "pos": ["p1"], "neg": ["n1"]}]
+    assert any("dropped 1 of 2 queries with no negative" in w for w in result.warnings)
+
+
+def test_out_with_a_file_suffix_writes_a_file(triplets_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from flywheel.cli.app import app
+
+    target = tmp_path / "sf.jsonl"
+    result = CliRunner().invoke(
+        app, ["dataset", "export", str(triplets_dir), "-f", "flagembedding", "--out", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert target.is_file() and (tmp_path / "sf-dev.jsonl").is_file()
+    assert json.loads((tmp_path / "sf.export.json").read_text())["files"] == [
+        "sf.jsonl",
+        "sf-dev.jsonl",
+    ]
+    assert json.loads(target.read_text().splitlines()[0])["query"] == "q1"
+    with pytest.raises(ConfigError, match="written as .parquet"):
+        export_dataset(triplets_dir, tmp_path / "x.jsonl", format="st")
+
+
 def test_cohere_export(tmp_path):
     from datasets import load_dataset as hf_load
 
     src = save_dataset(GRADED, tmp_path / "g", kind="graded")
-    export_dataset(src, tmp_path / "co", format="cohere")
+    result = export_dataset(src, tmp_path / "co", format="cohere")
+    assert any("2025-09-15" in w for w in result.warnings)
+    assert any("needs at least 256" in w for w in result.warnings)
     hf = hf_load("json", data_files=str(tmp_path / "co" / "train.jsonl"), split="train")
     # grade >= 3 relevant, grade <= 1 negative, grade 2 left out
     assert hf[0] == {"query": "q1", "relevant_passages": ["p1"], "hard_negatives": ["n1"]}

@@ -334,5 +334,5 @@ def test_endpoint_settings_and_a_missing_key(server: FakeProviderServer, monkeyp
     local = experiment_client(spec).credentials
     assert (local.api_key, local.base_url) == ("EMPTY", "http://127.0.0.1:9/v1")
     monkeypatch.delenv("FLYWHEEL_LLM_BASE_URL")
-    with pytest.raises(ConfigError, match="set OPENAI_API_KEY"):
+    with pytest.raises(ConfigError, match="export OPENAI_API_KEY="):
         experiment_client(spec)

@@ -83,3 +83,17 @@ def test_nearest_other_similarity_by_hand() -> None:
 def test_bad_config_says_how_to_fix() -> None:
     with pytest.raises(ConfigError, match="raise the maximum"):
         QualityConfig(min_question_words=5, max_question_words=3)
+
+
+def test_labelled_intent_questions_pass_the_default_filters(embedder) -> None:
+    """banking77-style data: questions with a label, no answer, reasoning or feedback."""
+    examples = [
+        Example("a", "my card has not arrived yet", intent="card_arrival"),
+        Example("b", "I lost my card on the bus", intent="lost_or_stolen_card"),
+        Example("c", "what is the exchange rate today", intent="exchange_rate"),
+        Example("bare", "is there anything at all here"),  # no label: still no evidence
+    ]
+    vectors = embedder.encode_queries([e.question for e in examples])
+    result = filter_examples(examples, vectors, QualityConfig(outlier_z=None))
+    assert [examples[i].qid for i in result.kept] == ["a", "b", "c"]
+    assert [(x.qid, x.reason) for x in result.exclusions] == [("bare", ExclusionReason.NO_EVIDENCE)]

@@ -34,7 +34,19 @@ def test_qa_template_and_zero_examples() -> None:
     assert render_prompt("Q?", EXAMPLES[:1], template="qa").text == (
         "Question: What is 2+2?\nAnswer: 4\n\nQuestion: Q?\nAnswer:\n"
     )
-    assert render_prompt("Q?", []).text == "Question: Q?\nThinking:\n"
+    assert render_prompt("Q?", []).text == "Question: Q?\nAnswer:\n"  # nothing to imitate
+
+
+def test_labelled_examples_answer_with_their_label() -> None:
+    labelled = [Example("c", "my card is lost", intent="lost_or_stolen_card")]
+    text = render_prompt("where is my card", labelled).text
+    assert text == (
+        "Question: my card is lost\nAnswer: lost_or_stolen_card\n\n"
+        "Question: where is my card\nAnswer:\n"
+    )
+    assert "Answer: \n" not in text and "Thinking" not in text
+    qa = render_prompt("where is my card", labelled, template="qa").text
+    assert "Answer: lost_or_stolen_card" in qa
     assert set(builtin_templates()) >= {"default", "qa"}
 
 

@@ -79,9 +79,9 @@ def test_refusal_is_an_answer_not_a_retry(server, prices):
 
 def test_missing_key_names_the_variable_before_any_call(server, prices, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
-    with pytest.raises(ConfigError, match="set OPENAI_API_KEY"):
+    with pytest.raises(ConfigError, match="export OPENAI_API_KEY="):
         client(prices)
-    with pytest.raises(ConfigError, match="set OPENAI_BASE_URL"):
+    with pytest.raises(ConfigError, match="set the environment variable OPENAI_BASE_URL"):
         monkeypatch.delenv("OPENAI_BASE_URL")
         HostedClient("openai:m", kind="chat", api_key="k", require_base_url=True)
     assert server.count() == 0

@@ -134,6 +134,6 @@ def test_spec_with_a_hosted_model_names_the_missing_key(server, tmp_path, monkey
         '[success]\nmetric="ndcg@10"\nmin_absolute_gain=0.1\n'
         '[[variants]]\nname="a"\n[[variants]]\nname="b"\nreranker="cohere:rerank-v3.5"\n'
     )
-    with pytest.raises(ConfigError, match=r"variants\[1\].reranker.*set COHERE_API_KEY"):
+    with pytest.raises(ConfigError, match=r"variants\[1\].reranker.*export COHERE_API_KEY="):
         load_spec(spec)
     assert server.count() == 0

@@ -230,3 +230,57 @@ def test_pairs_from_logs_topk_and_negatives(tmp_path):
     assert [(p.qid, p.target) for p in logged] == [("q1", "d2"), ("q1", "d5")]
     with pytest.raises(Exception, match="unknown pair source"):
         pairs_from_store(store, "dreams")
+
+
+def _judge_store(db: str) -> None:
+    store = Store(db)
+    store.add_documents([{"doc_id": p.target, "text": p.passage} for p in PAIRS])
+    store.add_queries({"q1": "heart attack risk", "q2": "lava rock"})
+    store.add_judgments({"q1": {"d1": 2, "d2": 0}, "q2": {"d3": 3}}, source="human", split="test")
+
+
+def test_judge_cli_unreachable_provider_fails_with_the_reason(tmp_path, monkeypatch):
+    import functools
+
+    import flywheel.hosted.client as client_module
+    from flywheel.errors import ProviderError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
+    retry = functools.partial(client_module.RetryPolicy, max_retries=1, base_delay=0.0)
+    monkeypatch.setattr(client_module, "RetryPolicy", retry)
+    db = str(tmp_path / "down.db")
+    _judge_store(db)
+    args = ["judge", "run", "--k", "2", "--model", "openai:fake-chat", "--db", db]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ProviderError)
+    assert "were not graded" in str(result.exception) and "retries" in str(result.exception)
+    assert "next:" not in result.output
+
+
+def test_judge_cli_dry_run_prices_without_a_key(tmp_path, monkeypatch, prices):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("FLYWHEEL_PRICES", str(prices))
+    monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
+    db = str(tmp_path / "dry.db")
+    _judge_store(db)
+    args = ["judge", "run", "--k", "2", "--model", "openai:fake-chat", "--db", db, "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "calls to send" in result.output and "$" in result.output
+
+
+def test_missing_key_message_names_real_options(tmp_path, monkeypatch):
+    from flywheel.hosted.client import HostedClient
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError) as info:
+        HostedClient("openai:text-embedding-3-small", kind="embed")
+    message = str(info.value)
+    assert "export OPENAI_API_KEY=" in message and "flywheel judge run" in message
+    # every command it names really has --api-key
+    for command in (["judge", "run"], ["synth", "questions"], ["fewshot", "experiment"]):
+        help_text = CliRunner().invoke(app, [*command, "--help"]).output
+        assert "--api-key" in help_text, command

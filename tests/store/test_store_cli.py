@@ -118,3 +118,30 @@ def test_chunk_command_writes_chunks(db_url: str, beir_folder: Path) -> None:
     # "alpha" -> alp, pha ; "gamma" -> gam, mma ; document 2 has no text
     assert "over 2 documents: 4 added" in result.output
     assert Store(db).chunk_strategies() == {"fixed": 4}
+
+
+def test_ingest_beir_resolves_a_dataset_name(
+    tmp_path: Path, beir_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLYWHEEL_DATASETS", str(beir_folder.parent))
+    db = f"sqlite:///{tmp_path / 'named.db'}"
+    result = runner.invoke(app, ["ingest", "beir", beir_folder.name, "--db", db])
+    assert result.exit_code == 0, result.output
+    assert len(Store(db).corpus()) == 3
+    missing = runner.invoke(app, ["ingest", "beir", "no-such-set", "--db", db])
+    assert missing.exit_code != 0 and "FLYWHEEL_DATASETS" in str(missing.exception)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://user:secret@localhost/db", "backend 'mysql' is not supported"),
+        ("postgresql://user:secret@127.0.0.1:9/db", "cannot open the store"),
+    ],
+)
+def test_unsupported_or_unreachable_db_is_one_clear_error(url: str, expected: str) -> None:
+    from flywheel.errors import ConfigError
+
+    result = runner.invoke(app, ["status", "--db", url])
+    assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+    assert expected in str(result.exception) and "secret" not in str(result.exception)

@@ -269,3 +269,59 @@ def test_unknown_file_ending_and_kind(store: Store, tmp_path: Path) -> None:
 
     with pytest.raises(UnknownComponentError, match="known: corpus, events, judgments, queries"):
         store.ingest_file("docs", tmp_path / "a.jsonl")
+
+
+def test_csv_with_several_event_kinds_treats_empty_cells_as_absent(
+    seeded: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    columns = ["kind", "session_id", "qid", "timestamp", "chunk_id", "rank", "positive", "dwell_ms"]
+    rows = [
+        ["click", "s1", "q1", "2024-05-01T12:00:00Z", "d1", "1", "", ""],
+        ["answer_feedback", "s1", "q1", "2024-05-01T12:01:00Z", "", "", "true", ""],
+        ["dwell", "s1", "q1", "2024-05-01T12:02:00Z", "d1", "", "", "5000"],
+    ]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([columns, *rows])
+    report = seeded.ingest_file("events", path)
+    assert report.added == 3, report.summary()
+    kinds = sorted(str(e.kind) for e in seeded.events())
+    assert kinds == ["answer_feedback", "click", "dwell"]
+    # a field the kind does not have, with a value, is still caught (a typo, not a blank)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(
+            [columns, ["click", "s2", "q1", "2024-05-01", "d1", "1", "", "7"]]
+        )
+    with pytest.raises(DataFormatError, match="dwell_ms"):
+        seeded.ingest_file("events", path)
+
+
+def test_pandas_parquet_index_is_ignored(seeded: Store, tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [
+            {
+                "kind": "click",
+                "session_id": "s1",
+                "qid": "q1",
+                "chunk_id": "d1",
+                "rank": 1,
+                "timestamp": "2024-05-01T12:00:00Z",
+            },
+            {
+                "kind": "click",
+                "session_id": "s1",
+                "qid": "q2",
+                "chunk_id": "d2",
+                "rank": 2,
+                "timestamp": "2024-05-01T12:00:05Z",
+            },
+        ],  # fmt: skip
+        index=[10, 3],  # not a range: pandas writes it as the column __index_level_0__
+    )
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path)
+    assert "__index_level_0__" in pq.read_schema(path).names
+    report = seeded.ingest_file("events", path)
+    assert report.added == 2, report.summary()

@@ -45,9 +45,10 @@ Prices = Annotated[
 
 
 def hosted_client(
-    model: str, kind: str, *, api_key, base_url, max_cost, concurrency, prices
+    model: str, kind: str, *, api_key, base_url, max_cost, concurrency, prices, dry_run=False
 ) -> Any:
-    """Checks credentials (naming the variable to set) before any work starts."""
+    """Checks credentials (naming the variable to set) before any work starts; a dry run
+    prices the job without a key, since it sends nothing."""
     from flywheel.hosted import HostedClient
 
     return HostedClient(
@@ -58,6 +59,7 @@ def hosted_client(
         max_cost=max_cost,
         concurrency=concurrency,
         prices=prices,
+        require_key=not dry_run,
     )
 
 

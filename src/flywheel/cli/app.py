@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from flywheel.cli import (
@@ -25,16 +25,39 @@ from flywheel.cli import (
     synth,
     train,
 )
+from flywheel.cli._common import make_console
 from flywheel.errors import FlywheelError
 from flywheel.settings import ensure_offline
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="flywheel",
     help="Turn a RAG system's evaluation data and logged interactions into better retrieval.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = make_console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from flywheel import __version__
+
+        typer.echo(f"flywheel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Turn a RAG system's evaluation data and logged interactions into better retrieval."""
+
 
 # --- command groups register here (one line each) ---------------------------------------
 # (modules import lazily-heavy libraries only inside their commands)
@@ -62,5 +85,5 @@ def main() -> None:
     try:
         app()
     except FlywheelError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(1)

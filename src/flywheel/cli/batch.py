@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flywheel.cli._common import make_console, typer_app
 from flywheel.errors import ConfigError
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.scale.engine import Engine, RayOptions
@@ -22,10 +22,8 @@ from flywheel.scale.engine import Engine, RayOptions
 if TYPE_CHECKING:
     from flywheel.data.types import RetrievalDataset
 
-app = typer.Typer(
-    help="Corpus-scale jobs: encode, mine, score (local or Ray).", no_args_is_help=True
-)
-out = Console()
+app = typer_app(help="Corpus-scale jobs: encode, mine, score (local or Ray).", no_args_is_help=True)
+out = make_console()
 
 EngineOption = Annotated[
     Engine, typer.Option("--engine", help="local: this process; ray: Ray Data actors.")

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from flywheel.cli._common import make_console, typer_app
 from flywheel.datasets.artifact import DatasetKind, load_dataset
 from flywheel.datasets.export import ExportFormat, export_dataset
 from flywheel.datasets.hard_negatives import HardNegativeConfig, Sampling
@@ -20,8 +20,8 @@ from flywheel.errors import ConfigError, DataFormatError, UnknownComponentError
 from flywheel.judging.labels import DEFAULT_MIN_RELEVANT, LLM_SOURCE, LLMLabels
 from flywheel.models import DEFAULT_BASE_MODEL
 
-app = typer.Typer(help="Build and export training data.", no_args_is_help=True)
-out = Console()
+app = typer_app(help="Build and export training data.", no_args_is_help=True)
+out = make_console()
 
 
 def _label_sources(text: str | None) -> list[str] | None:
@@ -179,12 +179,26 @@ def build(
 def export(
     directory: Annotated[Path, typer.Argument(help="A folder written by 'dataset build'.")],
     format: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.ST,
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="Default: DIR-FORMAT")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="A folder (default: DIR-FORMAT), or a .jsonl/.parquet file for the training "
+            "split (other splits beside it).",
+        ),
+    ] = None,
 ) -> None:
     """Export to sentence-transformers Parquet, FlagEmbedding, Cohere or plain JSONL."""
     target = output or directory.with_name(f"{directory.name}-{format}")
-    files = export_dataset(directory, target, format=format)
-    out.print(f"exported {len(files)} file(s) as {format} to {target}")
+    result = export_dataset(directory, target, format=format)
+    out.print(f"exported {len(result.files)} file(s) as {format}:")
+    for file in result.files:
+        out.print(f"  {file}")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if format == ExportFormat.FLAGEMBEDDING:
+        out.print(f"FlagEmbedding: --train_data {result.files[0]}")
 
 
 @app.command("show")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._common import DbOption, console, open_store, typer_app
 from flywheel.errors import ConfigError
 
-app = typer.Typer(
+app = typer_app(
     help="Run pre-registered experiments and look at stored runs.", no_args_is_help=True
 )
 
@@ -111,39 +112,53 @@ def run(
         console.print(f"report: {write_report(result, report)}")
 
 
+def _list_row(r) -> dict[str, str]:  # noqa: ANN001 - ExperimentRunRecord
+    fill = r.results.get("label_fill")
+    return {
+        "run_id": r.run_id,
+        "experiment": r.name,
+        "created": f"{r.created_at:%Y-%m-%d %H:%M}",
+        "primary_metric": r.spec.get("primary_metric", ""),
+        "labels": f"human + {fill['source']} ({fill['filled_pairs']} filled)" if fill else "human",
+        "verdict": str(r.results.get("verdict", "")),
+        "commit": (r.git_commit or "")[:10],
+    }
+
+
 @app.command("list")
 def list_runs(
     db: DbOption = None,
     name: Annotated[str | None, typer.Option(help="Only runs of this experiment.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array (full run ids) instead of a table.")
+    ] = False,
 ) -> None:
     """Stored experiment runs, oldest first, with their verdicts."""
-    records = open_store(db).list_experiment_runs(name)
-    if not records:
+    rows = [_list_row(r) for r in open_store(db).list_experiment_runs(name)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
         console.print("no experiment runs yet; run one with: flywheel experiment run SPEC.toml")
         return
     table = Table(title="Experiment runs")
-    columns = ("run id", "experiment", "created", "primary metric", "labels", "verdict", "commit")
-    for column in columns:
-        table.add_column(column)
-    for r in records:
-        metric = r.spec.get("primary_metric", "")
-        fill = r.results.get("label_fill")
-        labels = f"human + {fill['source']} ({fill['filled_pairs']} filled)" if fill else "human"
-        table.add_row(
-            r.run_id,
-            r.name,
-            f"{r.created_at:%Y-%m-%d %H:%M}",
-            metric,
-            labels,
-            str(r.results.get("verdict", "")),
-            (r.git_commit or "")[:10],
-        )
+    for column in rows[0]:
+        # ids are what users copy into show/compare/report: never cut; the rest folds, never "…"
+        no_wrap = column in ("run_id", "created")
+        table.add_column(column.replace("_", " "), no_wrap=no_wrap, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
     console.print(table)
 
 
 @app.command("show")
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id from `flywheel experiment list`.")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help="A run id from `flywheel experiment list`, a unique start of one, or 'latest'."
+        ),
+    ],
     db: DbOption = None,
 ) -> None:
     """A stored run's table, verdict, timings and versions."""
@@ -164,29 +179,22 @@ def compare_runs(
     run_b: Annotated[str, typer.Argument(help="The run to compare with it.")],
     db: DbOption = None,
 ) -> None:
-    """Compare two stored runs' variants on their shared metrics and queries (paired tests)."""
-    from flywheel.evaluation.compare import compare
+    """Compare two stored runs' variants on their shared metrics and queries (paired tests).
+
+    Runs on different corpora are refused; runs on different query sets are compared on the
+    queries both scored, with a warning."""
+    from flywheel.evaluation.stored_compare import compare_runs
 
     store = open_store(db)
-    _, a = _load(store, run_a)
-    _, b = _load(store, run_b)
-    metrics = [m for m in a.comparison.metrics if m in b.comparison.metrics]
-    if not metrics:
-        raise ConfigError(f"runs {run_a} and {run_b} share no metric; nothing to compare")
-    results = {f"A:{s}": r for s, r in a.comparison.results.items()}
-    results |= {f"B:{s}": r for s, r in b.comparison.results.items()}
-    comparison = compare(
-        {},
-        results,
-        metrics=metrics,
-        baseline=f"A:{a.comparison.baseline}",
-        test=a.spec.test.value,
-        alpha=a.spec.alpha,
-    )
-    console.print(f"A = {run_a} ({a.spec.name}), B = {run_b} ({b.spec.name})")
+    record_a, a = _load(store, run_a)
+    record_b, b = _load(store, run_b)
+    paired = compare_runs(a, b)
+    console.print(f"A = {record_a.run_id} ({a.spec.name}), B = {record_b.run_id} ({b.spec.name})")
+    for warning in paired.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     for tag, result in (("A", a), ("B", b)):
         if result.label_fill:
             console.print(
                 f"[yellow]{tag} is scored on {result.labels} labels:[/] {result.label_fill.note()}"
             )
-    console.print(comparison.rich_table())
+    console.print(paired.comparison.rich_table())

@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._common import DbOption, console, open_store, typer_app
 from flywheel.cli._hosted import ApiKey, BaseUrl, DryRun, MaxCost, Prices, record_usage
 
-app = typer.Typer(
+app = typer_app(
     help="Build a versioned few-shot library from evaluation examples and prompt with it.",
     no_args_is_help=True,
 )
@@ -274,7 +274,12 @@ def experiment(
 
     parsed = load_llm_spec(spec)
     client = experiment_client(
-        parsed, api_key=api_key, base_url=base_url, max_cost=max_cost, prices=prices
+        parsed,
+        api_key=api_key,
+        base_url=base_url,
+        max_cost=max_cost,
+        prices=prices,
+        require_key=not dry_run,
     )
     store = open_store(db)
     if dry_run:

@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flywheel.cli._common import DbOption, console, open_store, print_report
-from flywheel.errors import UnknownComponentError
+from flywheel.cli._common import DbOption, console, open_store, print_report, typer_app
+from flywheel.errors import ConfigError, UnknownComponentError
 
-app = typer.Typer(
+app = typer_app(
     help="Load data into the store (re-running the same file changes nothing).",
     no_args_is_help=True,
 )
@@ -29,12 +29,24 @@ ReplaceOption = Annotated[
 
 @app.command("beir")
 def beir(
-    folder: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl, queries.jsonl, qrels/")],
+    folder: Annotated[
+        str,
+        typer.Argument(
+            help="Folder with corpus.jsonl, queries.jsonl, qrels/; or a dataset name under "
+            "$FLYWHEEL_DATASETS (as in experiment specs)."
+        ),
+    ],
     replace: ReplaceOption = False,
     db: DbOption = None,
 ) -> None:
     """Load a BEIR dataset: judgments keep their split (the qrels file name), source benchmark."""
-    reports = open_store(db).ingest_beir(folder, replace=replace)
+    from flywheel.evaluation.experiment_spec import resolve_dataset
+
+    try:
+        path = resolve_dataset(folder)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    reports = open_store(db).ingest_beir(path, replace=replace)
     for report in reports.values():
         print_report(report)
     console.print("next: flywheel status")

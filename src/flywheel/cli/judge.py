@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._common import DbOption, console, open_store, typer_app
 from flywheel.cli._hosted import (
     ApiKey,
     BaseUrl,
@@ -21,9 +22,10 @@ from flywheel.cli._hosted import (
     hosted_client,
     record_usage,
 )
-from flywheel.errors import ConfigError
+from flywheel.errors import ConfigError, ProviderError
+from flywheel.hosted.client import BUDGET_REASON
 
-app = typer.Typer(
+app = typer_app(
     help="Grade (query, passage) pairs with an LLM; measure agreement.", no_args_is_help=True
 )
 
@@ -69,6 +71,7 @@ def run(
         max_cost=max_cost,
         concurrency=concurrency,
         prices=prices,
+        dry_run=dry_run,
     )
     store = open_store(db)
     pairs = pairs_from_store(
@@ -89,16 +92,29 @@ def run(
     console.print(
         result.summary() + f"; {written} grades stored as source 'llm' (scale 0-{result.scale})"
     )
-    reasons: dict[str, int] = {}
-    for _, reason in result.rejected:
-        key = reason.split(":")[0]
-        reasons[key] = reasons.get(key, 0) + 1
-    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+    for reason, count in _count(r for _, r in result.rejected).items():
         console.print(f"  rejected: {count} x {reason}")
+    unsent = _count(r for _, r in result.not_sent if r != BUDGET_REASON)
+    if unsent:  # the provider never answered: say why, and do not suggest the next step
+        reasons = "; ".join(f"{count} x {reason}" for reason, count in unsent.items())
+        raise ProviderError(
+            f"{sum(unsent.values())} of {len(pairs)} pairs were not graded: {reasons}; check "
+            "the provider is reachable (--base-url / OPENAI_BASE_URL) and run the same command "
+            "again (answers received are cached)"
+        )
     console.print(
         "next: flywheel judge agreement  (where people graded the same pairs); "
         "flywheel dataset build uses them (grade >= 2 is a positive)"
     )
+
+
+def _count(reasons: Iterable[str]) -> dict[str, int]:
+    """Reasons, most frequent first, cut at the first ':' so variants of one failure group."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        key = reason.split(":")[0]
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 @app.command("agreement")

@@ -23,19 +23,21 @@ def roadmap(
 
     candidates = load_candidates(file)
     if any(c.experiment for c in candidates):
-        candidates = fill_measured(candidates, open_store(db))
+        needs_store = any(c.experiment and not c.experiment.endswith(".json") for c in candidates)
+        candidates = fill_measured(
+            candidates, open_store(db) if needs_store else None, base=file.parent
+        )
     ranked = rank(candidates)
     table = Table(title=f"Roadmap ({file.name})")
     for column in ("#", "candidate", "quadrant", "impact", "effort", "risk", "score", "after"):
         table.add_column(column)
     for r in ranked:
         c = r.candidate
-        impact = f"{c.impact_used:.3g}" + (" (measured)" if c.measured_impact is not None else "")
         table.add_row(
             str(r.position),
             c.name,
             r.quadrant.value,
-            impact,
+            c.impact_label(),
             f"{c.effort:g}",
             f"{c.risk:.0%}",
             f"{c.score:.3g}",
@@ -45,6 +47,5 @@ def roadmap(
     if report is not None:
         from flywheel.reports.roadmap import write_roadmap_report
 
-        console.print(
-            f"wrote {write_roadmap_report(ranked, report, title=f'Roadmap: {file.stem}')}"
-        )
+        title = "Roadmap" if file.stem.lower() == "roadmap" else f"Roadmap: {file.stem}"
+        console.print(f"wrote {write_roadmap_report(ranked, report, title=title)}")

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flywheel.cli._common import make_console
 from flywheel.retrieval.rerank import RerankBackend as InferenceBackend
 
-console = Console()
+console = make_console()
 
 
 def _cost_cells(cost: dict | None) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli._common import DbOption, console, open_store
+from flywheel.cli._common import DbOption, console, open_store, typer_app
 from flywheel.cli._hosted import (
     ApiKey,
     BaseUrl,
@@ -22,7 +22,7 @@ from flywheel.cli._hosted import (
 )
 from flywheel.models import DEFAULT_BASE_MODEL
 
-app = typer.Typer(help="Synthetic training data for a cold start.", no_args_is_help=True)
+app = typer_app(help="Synthetic training data for a cold start.", no_args_is_help=True)
 
 
 @app.command("questions")
@@ -85,6 +85,7 @@ def questions(
             max_cost=max_cost,
             concurrency=concurrency,
             prices=prices,
+            dry_run=dry_run,
         )
     )
     store = open_store(db)

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flywheel.cli._common import make_console, typer_app
 from flywheel.errors import ConfigError
 from flywheel.models import DEFAULT_BASE_MODEL
 from flywheel.training.config import EmbedderTrainConfig, RerankerTrainConfig
@@ -25,8 +25,8 @@ from flywheel.training.devset import (
     split_pairs_dev,
 )
 
-app = typer.Typer(help="Fine-tune an embedder or a re-ranker.", no_args_is_help=True)
-out = Console()
+app = typer_app(help="Fine-tune an embedder or a re-ranker.", no_args_is_help=True)
+out = make_console()
 
 DataOption = Annotated[
     Path, typer.Option("--data", "-d", help="Training-set folder ('flywheel dataset build').")

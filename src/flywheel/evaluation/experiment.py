@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from flywheel._internal.hashing import text_hash
 from flywheel.data.beir import load_beir
 from flywheel.data.types import Qrels, Queries, Run
 from flywheel.evaluation.compare import Comparison, compare
@@ -91,6 +92,10 @@ class ExperimentResult:
     costs: dict[str, dict[str, Any]] = field(default_factory=dict)  # latency and cost per system
     label_fill: LabelFill | None = None  # set when unjudged pairs were filled (spec.fill_unjudged)
     human_comparison: Comparison | None = None  # the same runs on human labels only, when filled
+    corpus: dict[str, Any] = field(default_factory=dict)  # docs and fingerprint of what was ranked
+    # for reports of stored runs: titles of the documents they show, and each query's relevant ones
+    doc_titles: dict[str, str] = field(default_factory=dict)
+    relevant: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict:
@@ -117,6 +122,9 @@ class ExperimentResult:
             "labels": self.labels,
             "label_fill": self.label_fill.to_dict() if self.label_fill else None,
             "human_only": self.human_comparison.to_dict() if self.human_comparison else None,
+            "corpus": self.corpus,
+            "doc_titles": self.doc_titles,
+            "relevant": self.relevant,
         }
 
     @classmethod
@@ -141,6 +149,9 @@ class ExperimentResult:
             human_comparison=(
                 Comparison.from_dict(human) if (human := results.get("human_only")) else None
             ),
+            corpus=dict(results.get("corpus") or {}),
+            doc_titles=dict(results.get("doc_titles") or {}),
+            relevant={q: list(d) for q, d in (results.get("relevant") or {}).items()},
         )
 
     def human_verdicts(self) -> dict[str, Verdict]:
@@ -333,10 +344,40 @@ def run_experiment(
         costs=costs,
         label_fill=label_fill,
         human_comparison=human,
+        corpus=corpus_fingerprint(dataset.corpus),
     )
+    result.relevant = {q: sorted(d for d, g in docs.items() if g > 0) for q, docs in scored.items()}
+    result.doc_titles = shown_titles(dataset.corpus, top, result.relevant)
     if save:
         result.run_id = _save(result, store)
     return result
+
+
+TITLE_CHARS = 70
+
+
+def shown_titles(
+    corpus: Mapping[str, Any], top: Mapping[str, Run], relevant: Mapping[str, list[str]]
+) -> dict[str, str]:
+    """A short title (or the text's start) for each document a report of this run shows:
+    the stored top results and the relevant documents, so reports need no dataset at hand."""
+    wanted = {d for run in top.values() for docs in run.values() for d in docs}
+    wanted |= {d for docs in relevant.values() for d in docs}
+    titles = {}
+    for doc_id in sorted(wanted):
+        doc = corpus.get(doc_id)
+        if doc is None:
+            continue
+        label = (doc.title or doc.text or "").strip().replace("\n", " ")
+        titles[doc_id] = label if len(label) <= TITLE_CHARS else label[: TITLE_CHARS - 1] + "…"
+    return titles
+
+
+def corpus_fingerprint(doc_ids: Iterable[str]) -> dict[str, Any]:
+    """How many documents were ranked and a hash of their ids: two runs with different
+    fingerprints ranked different corpora and must not be paired (see ``stored_compare``)."""
+    ids = sorted(doc_ids)
+    return {"docs": len(ids), "fingerprint": text_hash("\n".join(ids))}
 
 
 def compare_for_spec(spec: Any, qrels: Qrels, runs: Mapping[str, Run]) -> Comparison:

@@ -207,6 +207,7 @@ def experiment_client(
     base_url: str | None = None,
     max_cost: float | None = None,
     prices: str | Path | None = None,
+    require_key: bool = True,
 ) -> HostedClient:
     """The spec's model behind :class:`~flywheel.hosted.HostedClient` (cached, retried, metered).
 
@@ -228,6 +229,7 @@ def experiment_client(
         concurrency=spec.concurrency,
         max_cost=max_cost,
         prices=prices,
+        require_key=require_key,
     )
 
 

@@ -7,8 +7,10 @@ exclusion:
 
 1. ``duplicate``: the same question (case and spacing ignored) as an earlier example;
 2. ``negative_feedback``: users disliked the answer more often than they liked it;
-3. ``no_evidence``: neither positive feedback nor a document judged relevant;
-4. ``no_answer`` / ``no_reasoning``: nothing to show the model;
+3. ``no_evidence``: neither positive feedback, nor a document judged relevant, nor a label
+   (an intent someone assigned is a person's judgment of the question);
+4. ``no_answer`` / ``no_reasoning``: nothing to show the model (a label is the answer of a
+   labelled example, which needs no reasoning: banking77-style intent data passes as it is);
 5. ``too_short`` / ``too_long``: question words, and words of the whole example;
 6. ``outlier``: far from every other example in embedding space (its nearest other example is
    much less similar than is typical), so it teaches a pattern no query will share.
@@ -112,14 +114,19 @@ def _first_failure(example: Example, config: QualityConfig) -> tuple[ExclusionRe
             ExclusionReason.NEGATIVE_FEEDBACK,
             f"{example.negative_feedback} thumbs down vs {example.positive_feedback} up",
         )
-    if config.require_evidence and not (example.positive_feedback or example.relevant_evidence):
+    label = (example.intent or "").strip()
+    if config.require_evidence and not (
+        example.positive_feedback or example.relevant_evidence or label
+    ):
         return (
             ExclusionReason.NO_EVIDENCE,
-            "no positive answer feedback and no document judged relevant (grade >= 1)",
+            "no positive answer feedback, no document judged relevant (grade >= 1), no label",
         )
-    if config.require_answer and not (example.answer or "").strip():
-        return ExclusionReason.NO_ANSWER, "no reference answer"
-    if config.require_reasoning and not (example.reasoning or "").strip():
+    answer = (example.answer or "").strip()
+    if config.require_answer and not (answer or label):
+        return ExclusionReason.NO_ANSWER, "no reference answer and no label"
+    labelled_only = bool(label) and not answer
+    if config.require_reasoning and not labelled_only and not (example.reasoning or "").strip():
         return ExclusionReason.NO_REASONING, "no reasoning to show (the Thinking part)"
     words = _words(example.question)
     if words < config.min_question_words:

@@ -32,7 +32,7 @@ from flywheel._internal.progress import progress_enabled
 from flywheel.errors import ConfigError, ProviderError
 from flywheel.hosted.cache import ResponseCache, request_hash
 from flywheel.hosted.prices import PriceTable, Usage
-from flywheel.hosted.providers import parse_model, resolve_credentials
+from flywheel.hosted.providers import missing_key_error, parse_model, resolve_credentials
 from flywheel.hosted.retry import FailureKind, RetryPolicy
 from flywheel.hosted.transport import Transport, make_transport
 from flywheel.hosted.usage import Estimate, UsageMeter
@@ -123,6 +123,7 @@ class HostedClient:
         api_key: str | None = None,
         base_url: str | None = None,
         require_base_url: bool = False,
+        require_key: bool = True,
         concurrency: int = 4,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
@@ -145,7 +146,11 @@ class HostedClient:
         if max_cost is not None and max_cost < 0:
             raise ConfigError(f"--max-cost must be >= 0, got {max_cost}")
         self.credentials = resolve_credentials(
-            self.provider, api_key=api_key, base_url=base_url, require_base_url=require_base_url
+            self.provider,
+            api_key=api_key,
+            base_url=base_url,
+            require_base_url=require_base_url,
+            require_key=require_key,
         )
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
         if max_cost is not None:
@@ -170,6 +175,8 @@ class HostedClient:
     def transport(self) -> Transport:
         with self._transport_lock:
             if self._transport is None:
+                if not self.credentials.api_key:  # a dry-run client never sends
+                    raise missing_key_error(self.provider)
                 self._transport = make_transport(self.credentials, timeout=self.timeout)
             return self._transport
 

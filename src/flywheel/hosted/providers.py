@@ -116,8 +116,13 @@ def resolve_credentials(
     api_key: str | None = None,
     base_url: str | None = None,
     require_base_url: bool = False,
+    require_key: bool = True,
 ) -> Credentials:
-    """Key and base URL from the arguments, else the environment; a clear error when missing."""
+    """Key and base URL from the arguments, else the environment; a clear error when missing.
+
+    ``require_key=False`` (pricing a dry run) accepts a missing key: the credentials then hold
+    an empty key, and :func:`missing_key_error` is raised if anything tries to send with them.
+    """
     if provider not in PROVIDERS:
         raise UnknownComponentError("provider", provider, PROVIDERS)
     spec = PROVIDERS[provider]
@@ -126,17 +131,15 @@ def resolve_credentials(
         return _local_credentials(spec)
     key = api_key or os.environ.get(spec.key_env)
     url = base_url or os.environ.get(spec.base_url_env) or spec.default_base_url
-    if not key:
-        raise ConfigError(
-            f"no API key for provider '{provider}': set {spec.key_env} (or pass --api-key); "
-            "nothing was sent"
-        )
+    if not key and require_key:
+        raise missing_key_error(provider)
     if require_base_url and not url:
         raise ConfigError(
-            f"no base URL for provider '{provider}': set {spec.base_url_env} (or pass "
-            "--base-url) to the OpenAI-compatible endpoint; nothing was sent"
+            f"no base URL for provider '{provider}': set the environment variable "
+            f"{spec.base_url_env} to the OpenAI-compatible endpoint (flywheel judge run, "
+            "synth questions and fewshot experiment also take --base-url); nothing was sent"
         )
-    return Credentials(provider, key, url)
+    return Credentials(provider, key or "", url)
 
 
 def _local_credentials(spec: ProviderSpec) -> Credentials:
@@ -148,3 +151,13 @@ def _local_credentials(spec: ProviderSpec) -> Credentials:
             f"use one of {', '.join(LOCAL_DTYPES)}"
         )
     return Credentials(spec.name, "", f"in-process:{dtype}")
+
+
+def missing_key_error(provider: str) -> ConfigError:
+    """The one message for a missing key: the environment variable every command reads (the
+    judge, synth and fewshot commands also take ``--api-key``); nothing was sent."""
+    env = PROVIDERS[provider].key_env
+    return ConfigError(
+        f"no API key for provider '{provider}': export {env}=... (flywheel judge run, "
+        "synth questions and fewshot experiment also take --api-key); nothing was sent"
+    )

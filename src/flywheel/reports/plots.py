@@ -50,8 +50,12 @@ def win_loss(differences: Mapping[str, Sequence[float]], *, metric: str, baselin
     """Per-query differences (variant - baseline), sorted, one panel per variant."""
     plt = _pyplot()
     n = max(1, len(differences))
-    fig, axes = plt.subplots(n, 1, figsize=(6.4, 2.4 * n), squeeze=False)
-    for ax, (variant, diffs) in zip(axes[:, 0], differences.items(), strict=False):
+    cols = 1 if n <= 2 else 2  # four variants: a 2x2 grid, not a column four panels tall
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 2.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (variant, diffs) in zip(axes.flat, differences.items(), strict=False):
         values = sorted(diffs, reverse=True)
         colors = ["#2a9d8f" if d > 0 else "#e76f51" if d < 0 else "#adb5bd" for d in values]
         ax.bar(range(len(values)), values, color=colors, width=1.0)
@@ -66,39 +70,54 @@ def win_loss(differences: Mapping[str, Sequence[float]], *, metric: str, baselin
 
 
 def impact_effort(points: Sequence[Mapping[str, Any]], *, title: str = "Impact / effort") -> Any:
-    """The 2x2 chart: effort on x, impact on y; quick wins top left."""
+    """The 2x2 chart: effort (person-days) on x, impact (relative gain, %) on y; quick wins top
+    left. Each point is ``{name, impact, effort, measured, p_value}``; measured points are
+    filled and labelled with their p-value, estimates hollow and labelled "est.". Points and
+    labels stay inside the frame: the axes leave a margin and labels near the right or top
+    edge point inwards."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.0))
-    ax.axvline(0.5, color="grey", linewidth=0.8)
-    ax.axhline(0.5, color="grey", linewidth=0.8)
+    efforts = [float(p["effort"]) for p in points] or [1.0]
+    impacts = [100 * float(p["impact"]) for p in points] or [1.0]
+    x_max = max(efforts) * 1.25
+    y_low = min(0.0, min(impacts))
+    y_high = max(max(impacts), 0.0) or 1.0
+    pad = 0.18 * (y_high - y_low)
+    ax.set_xlim(0, x_max)
+    ax.set_ylim(y_low - (pad if y_low < 0 else 0.08 * (y_high - y_low)), y_high + pad)
+    x_mid, y_mid = max(efforts) / 2, y_high / 2
+    ax.axvline(x_mid, color="grey", linewidth=0.8)
+    ax.axhline(y_mid, color="grey", linewidth=0.8)
     for x, y, label in (
-        (0.25, 0.97, "quick wins"),
-        (0.75, 0.97, "big bets"),
-        (0.25, 0.03, "fill-ins"),
-        (0.75, 0.03, "money pits"),
+        (0.02, 0.98, "quick wins"),
+        (0.98, 0.98, "big bets"),
+        (0.02, 0.02, "fill-ins"),
+        (0.98, 0.02, "money pits"),
     ):
-        ax.text(x, y, label, ha="center", va="center", color="grey", transform=ax.transAxes)
-    for point in points:
-        measured = point.get("measured")
-        ax.scatter(
-            point["effort"],
-            point["impact"],
-            s=80,
-            color="#264653" if measured else "#e9c46a",
-            edgecolor="black",
-            zorder=3,
-        )
+        ax.text(x, y, label, ha="left" if x < 0.5 else "right", va="top" if y > 0.5 else "bottom",
+                color="grey", transform=ax.transAxes)  # fmt: skip
+    for point, effort, impact in zip(points, efforts, impacts, strict=True):
+        measured = bool(point.get("measured"))
+        ax.scatter(effort, impact, s=80, zorder=3, edgecolor="black", linewidth=1.0,
+                   color="#264653" if measured else "white")  # fmt: skip
+        p_value = point.get("p_value")
+        if measured:
+            label = f"{point['name']} ({impact:+.1f}%"
+            label += f", p={p_value:.2g})" if p_value is not None else ")"
+        else:
+            label = f"{point['name']} (est. {impact:+.1f}%)"
+        right = effort > 0.55 * x_max
         ax.annotate(
-            point["name"],
-            (point["effort"], point["impact"]),
-            xytext=(5, 5),
+            label,
+            (effort, impact),
+            xytext=(-7 if right else 7, -10 if impact > y_high else 5),
             textcoords="offset points",
+            ha="right" if right else "left",
             fontsize=8,
+            annotation_clip=True,
         )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("effort (normalised)")
-    ax.set_ylabel("impact (normalised; dark = measured)")
+    ax.set_xlabel("effort (person-days)")
+    ax.set_ylabel("impact: gain on the primary metric (%)")
     ax.set_title(title)
     return fig
 
@@ -112,19 +131,25 @@ def quality_cost(
     models sit at $0 of API cost (labelled with their measured time), hosted ones at their price.
     """
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
+    any_hosted = any(p.get("hosted") and p.get("cost_per_1k") is not None for p in points)
+    if any_hosted:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
+    else:  # every system local: an API-cost axis would hold one value, 0; show latency only
+        fig, right = plt.subplots(figsize=(6.4, 4.0))
+        left = None
     for point in points:
         hosted = bool(point.get("hosted"))
         color = "#e76f51" if hosted else "#2a9d8f"
-        cost = point.get("cost_per_1k") or 0.0
-        left.scatter(cost, point["quality"], s=70, color=color, edgecolor="black", zorder=3)
-        left.annotate(
-            point["name"],
-            (cost, point["quality"]),
-            xytext=(5, 4),
-            textcoords="offset points",
-            fontsize=8,
-        )
+        if left is not None:
+            cost = point.get("cost_per_1k") or 0.0
+            left.scatter(cost, point["quality"], s=70, color=color, edgecolor="black", zorder=3)
+            left.annotate(
+                point["name"],
+                (cost, point["quality"]),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
         if point.get("latency_ms") is not None:
             right.scatter(
                 point["latency_ms"],
@@ -141,12 +166,18 @@ def quality_cost(
                 textcoords="offset points",
                 fontsize=8,
             )
-    left.set_xlabel("API cost per 1,000 queries (USD; local models = 0)")
-    left.set_ylabel(metric)
     right.set_xlabel("latency p50 per query (ms)")
-    for ax in (left, right):
+    axes = [right]
+    if left is not None:
+        left.set_xlabel("API cost per 1,000 queries (USD; local models = 0)")
+        left.set_ylabel(metric)
+        axes.insert(0, left)
+        fig.suptitle(title + " (green: local, orange: hosted)")
+    else:
+        right.set_ylabel(metric)
+        fig.suptitle(f"{title}: every system is local (no API cost), quality against latency")
+    for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.suptitle(title + " (green: local, orange: hosted)")
     fig.tight_layout()
     return fig
 

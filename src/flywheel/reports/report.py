@@ -13,7 +13,7 @@ any other stage (the end-to-end loop, the roadmap) adds its own sections and fig
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ th{background:#f1f3f5}.caption{color:#555;font-size:.85em}
 .met{background:#d8f3dc}.not-met{background:#ffe5d9}.inconclusive{background:#fff3bf}
 .labels{background:#fff3bf;padding:.5em .8em;border-left:4px solid #e9c46a}
 img{max-width:100%}ol{margin:0;padding-left:1.2em}.meta{color:#666;font-size:.85em}
+table.changed{width:100%;font-size:.8em}table.changed td:nth-child(n+6){width:30%}
 """
 
 _VERDICT_CLASS = {
@@ -86,10 +87,19 @@ class Report:
         corpus: Corpus | None = None,
         runs: Mapping[str, Run] | None = None,
         recall_curve: Mapping[str, Mapping[int, float]] | None = None,
-        n_changed: int = 10,
+        n_changed: int | None = None,
+        titles: Mapping[str, str] | None = None,
+        relevant: Mapping[str, Sequence[str]] | None = None,
     ) -> Report:
-        """Metric table, recall@k curves, per-query win/loss and the queries that changed most."""
+        """Metric table, recall@k curves, per-query win/loss and the queries that changed most.
+
+        ``titles`` label documents when no ``corpus`` is given; documents in ``relevant``
+        (qid -> doc ids) are marked ✓. ``n_changed`` rows per variant (default 10, 5 with more
+        than two variants, so a report of many variants stays short)."""
         metric = metric or comparison.metrics[0]
+        if n_changed is None:
+            n_changed = 10 if len(comparison.variants) <= 2 else 5
+        labels = _Labels(corpus or {}, titles or {}, relevant or {})
         self.add_section("Metrics", comparison.to_html())
         curve = recall_curve or _curve_from(comparison)
         if curve and any(len(points) > 1 for points in curve.values()):
@@ -111,13 +121,7 @@ class Report:
                 self.add_section(
                     f"Queries that changed most: {variant} vs {comparison.baseline}",
                     _changed_table(
-                        comparison,
-                        variant,
-                        metric,
-                        queries or {},
-                        corpus or {},
-                        runs or {},
-                        n_changed,
+                        comparison, variant, metric, queries or {}, labels, runs or {}, n_changed
                     ),
                 )
         return self
@@ -168,6 +172,8 @@ class Report:
             corpus=corpus,
             runs=result.runs,
             recall_curve=result.recall_curve,
+            titles=result.doc_titles,
+            relevant=result.relevant,
         )
         if result.label_fill and result.human_comparison is not None:
             self.sections[first] = (f"Metrics ({result.labels} labels)", self.sections[first][1])
@@ -229,19 +235,34 @@ def _curve_from(comparison: Comparison) -> dict[str, dict[int, float]]:
     )
 
 
-def _doc_label(doc_id: str, corpus: Corpus) -> str:
-    doc = corpus.get(doc_id)
-    if doc is None:
-        return doc_id
-    label = doc.title or doc.text[:80]
-    return f"{doc_id}: {label}"
+@dataclass(frozen=True)
+class _Labels:
+    """How the report names a document: its id, short title, and ✓ when judged relevant."""
+
+    corpus: Corpus
+    titles: Mapping[str, str]
+    relevant: Mapping[str, Sequence[str]]
+
+    def title(self, doc_id: str) -> str:
+        doc = self.corpus.get(doc_id)
+        if doc is not None:
+            label = (doc.title or doc.text or "").strip()
+            return label if len(label) <= 70 else label[:69] + "…"
+        return self.titles.get(doc_id, "")
+
+    def html(self, qid: str, doc_id: str) -> str:
+        title = self.title(doc_id)
+        text = esc(f"{doc_id}: {title}" if title else doc_id)
+        if doc_id in self.relevant.get(qid, ()):
+            return f'<b title="judged relevant">✓ {text}</b>'
+        return text
 
 
-def _top_list(run: Mapping[str, float] | None, corpus: Corpus, n: int = 3) -> str:
+def _top_list(qid: str, run: Mapping[str, float] | None, labels: _Labels, n: int = 3) -> str:
     if not run:
         return "<i>(not stored)</i>"
     ranked = sorted(run.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-    return "<ol>" + "".join(f"<li>{esc(_doc_label(d, corpus))}</li>" for d, _ in ranked) + "</ol>"
+    return "<ol>" + "".join(f"<li>{labels.html(qid, d)}</li>" for d, _ in ranked) + "</ol>"
 
 
 def _changed_table(
@@ -249,28 +270,37 @@ def _changed_table(
     variant: str,
     metric: str,
     queries: Queries,
-    corpus: Corpus,
+    labels: _Labels,
     runs: Mapping[str, Run],
     n: int,
 ) -> str:
+    """The ``n`` queries whose score moved most; queries that did not move are not listed."""
     base = comparison.per_query(comparison.baseline, metric)
     other = comparison.per_query(variant, metric)
-    changed = sorted(base, key=lambda q: (-abs(other[q] - base[q]), q))[:n]
+    moved = [q for q in base if abs(other[q] - base[q]) > 1e-12]
+    changed = sorted(moved, key=lambda q: (-abs(other[q] - base[q]), q))[:n]
+    if not changed:
+        return f"<p>No query's {esc(metric)} changed.</p>"
     rows = []
     for qid in changed:
         delta = other[qid] - base[qid]
         rows.append(
             f"<tr><td>{esc(qid)}</td><td>{esc(queries.get(qid, ''))}</td>"
             f"<td>{base[qid]:.3f}</td><td>{other[qid]:.3f}</td><td>{delta:+.3f}</td>"
-            f"<td>{_top_list(runs.get(comparison.baseline, {}).get(qid), corpus)}</td>"
-            f"<td>{_top_list(runs.get(variant, {}).get(qid), corpus)}</td></tr>"
+            f"<td>{_top_list(qid, runs.get(comparison.baseline, {}).get(qid), labels)}</td>"
+            f"<td>{_top_list(qid, runs.get(variant, {}).get(qid), labels)}</td></tr>"
         )
     head = (
         f"<tr><th>qid</th><th>query</th><th>{esc(comparison.baseline)}</th><th>{esc(variant)}</th>"
         f"<th>Δ {esc(metric)}</th><th>top 3: {esc(comparison.baseline)}</th>"
         f"<th>top 3: {esc(variant)}</th></tr>"
     )
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    note = (
+        f'<p class="caption">{len(moved)} of {len(base)} queries changed; the {len(changed)} '
+        "that changed most. ✓ = judged relevant.</p>"
+    )
+    table = f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody>"
+    return f'<table class="changed">{table}</table>{note}'
 
 
 def write_report(

@@ -11,29 +11,30 @@ from flywheel.roadmap import RankedCandidate
 
 
 def add_roadmap(report: Report, ranked: Sequence[RankedCandidate]) -> Report:
-    """Add the 2x2 chart (normalised impact vs effort) and the ranked table to ``report``."""
-    max_impact = max((r.candidate.impact_used for r in ranked), default=0.0) or 1.0
-    max_effort = max((r.candidate.effort for r in ranked), default=1.0)
+    """Add the 2x2 chart (impact in % gain against effort in person-days) and the ranked table:
+    measured candidates sit at their measured gain, with its p-value; estimates say so."""
     points = [
         {
             "name": r.candidate.name,
-            "impact": r.candidate.impact_used / max_impact,
-            "effort": r.candidate.effort / max_effort,
-            "measured": r.candidate.measured_impact is not None,
+            "impact": r.candidate.impact_used,
+            "effort": r.candidate.effort,
+            "measured": r.candidate.measured,
+            "p_value": r.candidate.measured_p_value,
         }
         for r in ranked
     ]
     report.add_figure(
         "Impact / effort",
         plots.impact_effort(points),
-        caption="Quick wins (top left) first; dark points carry a measured gain.",
+        caption="Quick wins (top left) first. Filled points sit at a gain measured by an "
+        "experiment or a flywheel run (with its p-value); hollow points are estimates.",
     )
     rows = [
         [
             r.position,
             r.candidate.name,
             r.quadrant.value,
-            f"{r.candidate.impact_used:.3g}",
+            r.candidate.impact_label(),
             f"{r.candidate.effort:g}",
             f"{r.candidate.risk:.0%}",
             f"{r.candidate.score:.3g}",

@@ -64,6 +64,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _POSTGRES_SCHEMES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
 
 
+#: The backends the store's migrations and tests cover; any other URL is refused up front.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file's folder is created if missing.
 
@@ -79,7 +83,14 @@ def make_engine(url: str) -> Engine:
             f"cannot parse store URL '{url}' ({exc}); use a file path, sqlite:///PATH "
             "or postgresql://USER@HOST/DB"
         ) from None
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise ConfigError(
+            f"store URL '{parsed.render_as_string(hide_password=True)}': backend '{backend}' is "
+            f"not supported (the migrations are tested on {' and '.join(SUPPORTED_BACKENDS)}); "
+            "use a file path, sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    if backend == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)

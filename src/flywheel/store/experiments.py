@@ -57,11 +57,36 @@ def _record(row: Any) -> ExperimentRunRecord:
     )
 
 
+LATEST = "latest"
+
+
 def get_run(conn: Connection, run_id: str) -> ExperimentRunRecord:
-    row = conn.execute(select(experiment_runs).where(experiment_runs.c.run_id == run_id)).first()
+    """The run ``run_id`` names: an exact id, ``latest`` (the newest run), or a unique prefix of
+    an id (``20261206-14`` is enough when one run starts so), as git takes commit prefixes."""
+    table = experiment_runs
+    row = conn.execute(select(table).where(table.c.run_id == run_id)).first()
+    if row is None and run_id == LATEST:
+        newest = select(table).order_by(table.c.created_at.desc(), table.c.run_id.desc()).limit(1)
+        row = conn.execute(newest).first()
+        if row is None:
+            raise NotFoundError(
+                "no experiment run stored yet; run one with: flywheel experiment run SPEC.toml"
+            )
+    if row is None and run_id:
+        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = conn.execute(
+            select(table).where(table.c.run_id.like(f"{escaped}%", escape="\\")).limit(6)
+        ).all()
+        if len(rows) > 1:
+            shown = ", ".join(r.run_id for r in rows[:5])
+            raise NotFoundError(
+                f"'{run_id}' is the start of {len(rows) if len(rows) < 6 else 'more than 5'} "
+                f"runs ({shown}); give more of the id"
+            )
+        row = rows[0] if rows else None
     if row is None:
         raise NotFoundError(
-            f"no experiment run '{run_id}'; list the stored runs with Store.list_experiment_runs()"
+            f"no experiment run '{run_id}'; list the stored runs with: flywheel experiment list"
         )
     return _record(row)
 

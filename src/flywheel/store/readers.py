@@ -103,11 +103,26 @@ def _read_delimited(path: Path, delimiter: str) -> Iterator[RawRecord]:
         yield RawRecord(number, cells, None, cells)
 
 
+def _pandas_index_columns(table: Any) -> list[str]:
+    """The columns pandas stored its index in (``__index_level_0__``): not the user's data.
+
+    ``DataFrame.to_parquet`` writes a non-range index as a column and names it in the file's
+    pandas metadata; those columns are dropped, as every other unknown field is ignored.
+    """
+    metadata = table.schema.pandas_metadata or {}
+    return [
+        name
+        for name in metadata.get("index_columns", [])
+        if isinstance(name, str) and name in table.column_names
+    ]
+
+
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
     import pyarrow.parquet as pq  # pyarrow is a dependency; loaded only for Parquet files
 
     try:
-        rows = pq.read_table(path).to_pylist()
+        table = pq.read_table(path)
+        rows = table.drop_columns(_pandas_index_columns(table)).to_pylist()
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise DataFormatError(
             path,

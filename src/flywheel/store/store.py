@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from flywheel.data.events import (
     AnswerFeedbackEvent,
@@ -25,6 +25,7 @@ from flywheel.data.events import (
     RetrievalEvent,
 )
 from flywheel.data.types import Corpus, Document, Qrels, Queries, RetrievalDataset
+from flywheel.errors import ConfigError
 from flywheel.settings import db_url
 from flywheel.store import chunks as chunk_store
 from flywheel.store import experiments, schema
@@ -74,7 +75,15 @@ class Store:
     def __init__(self, url: str | None = None) -> None:
         self.url = db_url(url)
         self.engine: Engine = make_engine(self.url)
-        migrate(self.engine)
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:  # a server that is down or refuses the login
+            shown = self.engine.url.render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise ConfigError(
+                f"cannot open the store at {shown}: {reason}; check the server is running and "
+                "the URL (--db or FLYWHEEL_DB)"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
