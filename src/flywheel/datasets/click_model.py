@@ -73,7 +73,7 @@ FAMILIES: tuple[Family, ...] = (
                         Signal.NOT_CITED),
            _columns(Signal.CITED_UPVOTED, Signal.CITED, Signal.CITED_DOWNVOTED,
                     Signal.NOT_CITED),
-           (0.15, 0.45, 0.1, 0.3), (0.02, 0.08, 0.05, 0.85)),
+           (0.15, 0.45, 0.05, 0.35), (0.02, 0.08, 0.05, 0.85)),
     Family("preference", (Signal.PREFERRED, Signal.NOT_PREFERRED),
            _columns(Signal.PREFERRED, Signal.NOT_PREFERRED), (0.8, 0.2), (0.2, 0.8)),
     Family("more_like_this", (Signal.MORE_LIKE_THIS, None), _per_session(Signal.MORE_LIKE_THIS),
@@ -84,7 +84,9 @@ FAMILIES: tuple[Family, ...] = (
 #: Prior click rates of an examined result, (not relevant, relevant).
 CLICK_PRIOR = (0.1, 0.5)
 #: Prior rates of "skipped above a click" for an unclicked result, (not relevant, relevant).
-SKIP_PRIOR = (0.6, 0.3)
+SKIP_PRIOR = (0.2, 0.1)
+#: Pseudo-pairs pulling each usual rank's share of relevant pairs towards the overall share.
+BUCKET_SHRINKAGE = 20.0
 
 
 @dataclass
@@ -223,7 +225,7 @@ def fit_relevance(
         new_post = _sigmoid(np.log(pi / (1 - pi))[bucket] + llr)
         change = float(np.max(np.abs(new_post - post), initial=0.0))
         post = new_post
-        pi = (np.bincount(bucket, post, len(per_bucket)) + 1.0) / (per_bucket + 2.0)
+        pi = _bucket_prior(post, bucket, per_bucket)
         params = model.m_step(post, params, prior_strength)
         if change < tol and it > 1:
             converged = True
@@ -257,6 +259,16 @@ def fit_relevance(
         post, llr, contributions, signals, prior,
         (float(params.alpha[0]), float(params.alpha[1])), learned, it, converged,
     )  # fmt: skip
+
+
+def _bucket_prior(post: np.ndarray, bucket: np.ndarray, per_bucket: np.ndarray) -> np.ndarray:
+    """Share of relevant pairs per usual rank, shrunk towards the overall share by
+    :data:`BUCKET_SHRINKAGE` pseudo-pairs, so a rank with few pairs cannot talk itself into
+    any prior."""
+    overall = (post.sum() + 1.0) / (len(post) + 3.0)  # Beta(1, 2): most results are not
+    return (np.bincount(bucket, post, len(per_bucket)) + BUCKET_SHRINKAGE * overall) / (
+        per_bucket + BUCKET_SHRINKAGE
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ Every curve is normalised to ``theta_1 = 1`` and floored at ``floor``. A rank wh
 intervention data are thin (fewer than ``min_support`` impressions of multi-rank pairs) takes its
 value from its neighbours (log-linear between them, the last one beyond) and is listed in
 ``carried``; with too few multi-rank pairs the model is not identified: the curve falls back to
-``ctr`` and says ``identified=False``.
+``ctr`` and says ``identified=False`` (a tiny log: ``1/r``, see :func:`estimate_propensity`).
 """
 
 from __future__ import annotations
@@ -201,6 +201,8 @@ def _summing_matrix(group: np.ndarray, n_groups: int) -> sparse.csr_matrix:
 def usual_rank(pair: np.ndarray, rank: np.ndarray, shown: np.ndarray, n_pairs: int) -> np.ndarray:
     """Per pair, the rank it was shown at most often (0: never shown)."""
     out = np.zeros(n_pairs, dtype=np.int64)
+    if len(pair) == 0:
+        return out
     order = np.lexsort((rank, -shown, pair))
     first = np.r_[True, pair[order][1:] != pair[order][:-1]]
     out[pair[order][first]] = rank[order][first]
@@ -309,8 +311,9 @@ def estimate_propensity(
     Without enough interventions (rank 1 and one other rank supported) ``em`` and ``harvest``
     fall back to ``ctr`` and the curve says ``identified=False``: a lower bound on examination
     over-corrects less than no correction at all, which calls every unclicked deep result
-    irrelevant. Without ``min_support`` impressions at rank 1 even for that, every ``theta``
-    is 1.
+    irrelevant. Without ``min_support`` impressions at rank 1 even for that (a tiny log), the
+    curve is the prior ``theta_r = 1/r`` (method ``prior``), a common shape of examination in
+    search result lists (Joachims et al., 2017, use ``1/r**eta``).
     """
     method = PropensityMethod(method)
     support_arr = _support(data, max_rank, interventions=method != PropensityMethod.CTR)
@@ -327,9 +330,9 @@ def estimate_propensity(
         ok = support_arr >= min_support
     support = {r: int(support_arr[r]) for r in range(1, max_rank + 1)}
     if not ok[1] or ok.sum() < 2:
-        logger.info("too few impressions to estimate position bias: propensities are 1")
-        theta = {r: 1.0 for r in range(1, max_rank + 1)}
-        return PropensityCurve(theta, "none", support, tuple(range(2, max_rank + 1)), False)
+        logger.info("too few impressions to estimate position bias: assuming theta_r = 1/r")
+        theta = {r: max(floor, 1.0 / r) for r in range(1, max_rank + 1)}
+        return PropensityCurve(theta, "prior", support, tuple(range(2, max_rank + 1)), False)
     raw, iterations = ESTIMATORS[used](data, max_rank)
     raw = np.clip(raw / raw[1], floor, 1.0)
     theta = _carry(raw, ok, max_rank)

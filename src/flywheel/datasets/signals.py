@@ -29,10 +29,11 @@ more_like_this      a session's MoreLikeThisEvent on it, against sessions withou
 reformulation       liked after the user rewrote this query, same session
 ==================  ===========================================================================
 
-A pair is **positive** when ``P(relevant) >= positive_threshold`` (0.5); **negative** when
+A pair is **positive** when ``P(relevant) >= positive_threshold`` (0.5) and its own observations
+point that way (log-odds > ``min_positive_log_odds``, 0); **negative** when
 ``P(relevant) <= negative_threshold`` (0.1) *and* its own observations point that way with
-log-odds <= ``-min_negative_log_odds`` over at least ``min_negative_evidence`` sessions (the prior
-alone never makes a negative: a result shown once at rank 9 and not clicked stays neutral);
+log-odds <= ``-min_negative_log_odds`` (1) over at least ``min_negative_evidence`` sessions (the
+prior alone never makes a label: a result shown once at rank 9 and not clicked stays neutral);
 **neutral** otherwise. Grades come from the posterior, ``min(5, floor(6 * P))`` (P >= 0.5 gives
 3-5, a negative 0); neutral pairs get no grade, so they never reach training data as negatives.
 """
@@ -126,6 +127,7 @@ class LabelPolicy:
     negative_threshold: float = 0.1
     min_negative_evidence: int = 1
     min_negative_log_odds: float = 1.0
+    min_positive_log_odds: float = 0.0
     prior_strength: float = 10.0
 
     def extract_options(self) -> ExtractOptions:
@@ -287,7 +289,7 @@ def _grade(p: float) -> int:
 
 
 def _polarity(p: float, log_odds: float, evidence: int, policy: LabelPolicy) -> Polarity:
-    if p >= policy.positive_threshold:
+    if p >= policy.positive_threshold and log_odds > policy.min_positive_log_odds:
         return Polarity.POSITIVE
     if (
         p <= policy.negative_threshold
