@@ -151,9 +151,7 @@ def _session(
             add(chunk, Signal.QUICK_BOUNCE)
         if chunk not in shown or shown[chunk] > opt.max_rank:  # no impression to count
             b.impressions.append((b.pair(qid, chunk, session), 0, 1))
-    deepest = max(
-        (shown[c] for c in clicks if c in shown and shown[c] <= opt.max_rank), default=0
-    )
+    deepest = max((shown[c] for c in clicks if c in shown and shown[c] <= opt.max_rank), default=0)
     for chunk, rank in shown.items():
         if rank > opt.max_rank:
             continue
