@@ -123,3 +123,14 @@ def test_cli_build_graded_from_store_events(tiny_dataset, tmp_path):
     }  # fmt: skip
     assert card["event_labels"]["positives"] == 1 and card["event_labels"]["neutral"] == 1
     assert card["label_policy"]["long_dwell_ms"] == 30_000
+    assert card["label_policy"]["propensity_method"] == "em"
+    base = ["dataset", "build", "graded", "--db", url, "--no-mine", "--dev-fraction", "0"]
+    strict = runner.invoke(app, [*base, "--out", str(tmp_path / "g2"), "--propensity", "none",
+                                 "--positive-threshold", "0.999"])  # fmt: skip
+    assert strict.exit_code == 0, strict.output
+    card = json.loads((tmp_path / "g2" / "card.json").read_text())
+    assert card["label_policy"]["positive_threshold"] == 0.999
+    assert card["label_policy"]["propensity"]["2"] == 1.0  # flat: no position-bias correction
+    assert card["event_labels"]["positives"] == 0
+    unknown = runner.invoke(app, [*base, "--out", str(tmp_path / "g3"), "--propensity", "magic"])
+    assert unknown.exit_code != 0 and "known: ctr, em, harvest, none" in str(unknown.exception)

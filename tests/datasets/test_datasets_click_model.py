@@ -123,3 +123,15 @@ def test_label_agreement_by_hand():
         "auc": 0.6667,  # 4 of the 6 (relevant, not) pairs ordered right
     }  # fmt: skip
     assert label_agreement(labels, {"q": {"a": 1}}, judged_only=True)["pairs"] == 1
+
+
+def test_propensity_plot(simulated):
+    from flywheel.reports.plots import figure_to_data_uri, propensity_curve
+
+    sim, _, _, data = simulated
+    curve = estimate_propensity(data, max_rank=12)
+    fig = propensity_curve({"em": curve.plot_data()}, truth={r: sim.theta(r) for r in RANKS})
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["em", "truth"]
+    assert list(lines[0].get_xdata()) == list(range(1, 13))
+    assert figure_to_data_uri(fig).startswith("data:image/png;base64,")
