@@ -114,9 +114,23 @@ def test_cli_build_graded_from_store_events(tiny_dataset, tmp_path):
     }
     assert by_passage == {
         "text of document 1 about topic 1": (5, "judged"),
-        "text of document 7 about topic 1": (4, "event:long_dwell"),
-        "text of document 4 about topic 1": (1, "event:skipped_above"),
+        "text of document 7 about topic 1": (5, "event:click"),  # clicked and read 60 s
+        # document 4, skipped once above it, is neutral for the click model: no row
     }
     card = json.loads((tmp_path / "g" / "card.json").read_text())
-    assert card["event_labels"]["signals"] == {"long_dwell": 1, "skipped_above": 1}
+    assert card["event_labels"]["signals"] == {
+        "click": 1, "ignored": 1, "long_dwell": 1, "skipped_above": 1
+    }  # fmt: skip
+    assert card["event_labels"]["positives"] == 1 and card["event_labels"]["neutral"] == 1
     assert card["label_policy"]["long_dwell_ms"] == 30_000
+    assert card["label_policy"]["propensity_method"] == "em"
+    base = ["dataset", "build", "graded", "--db", url, "--no-mine", "--dev-fraction", "0"]
+    strict = runner.invoke(app, [*base, "--out", str(tmp_path / "g2"), "--propensity", "none",
+                                 "--positive-threshold", "0.999"])  # fmt: skip
+    assert strict.exit_code == 0, strict.output
+    card = json.loads((tmp_path / "g2" / "card.json").read_text())
+    assert card["label_policy"]["positive_threshold"] == 0.999
+    assert card["label_policy"]["propensity"]["2"] == 1.0  # flat: no position-bias correction
+    assert card["event_labels"]["positives"] == 0
+    unknown = runner.invoke(app, [*base, "--out", str(tmp_path / "g3"), "--propensity", "magic"])
+    assert unknown.exit_code != 0 and "known: ctr, em, harvest, none" in str(unknown.exception)

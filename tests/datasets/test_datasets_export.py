@@ -149,3 +149,32 @@ def test_plain_jsonl_export_and_unknown_format(triplets_dir, tmp_path):
     assert [json.loads(line) for line in lines] == TRIPLETS
     with pytest.raises(UnknownComponentError, match="known: cohere, flagembedding, jsonl, st"):
         export_dataset(triplets_dir, tmp_path / "x", format="csv")
+
+
+def test_neutral_event_pairs_are_never_exported_as_negatives(tmp_path, clock):
+    """Grouped formats read grade <= 1 as a negative; a pair the click model leaves neutral (shown
+    below the clicks, never looked at) has no grade, so it makes no row and no negative."""
+    from datasets import load_dataset as hf_load
+    from flywheel.data.events import ClickEvent, DwellEvent, RetrievalEvent
+    from flywheel.datasets import build_graded_pairs
+
+    events = []
+    for s in range(5):
+        sid = f"s{s}"
+        events += [
+            RetrievalEvent(session_id=sid, qid="q", timestamp=clock(),
+                           results=(("skipped", 1, 0.9), ("read", 2, 0.8), ("below", 3, 0.7))),
+            ClickEvent(session_id=sid, qid="q", chunk_id="read", rank=2, timestamp=clock()),
+            DwellEvent(session_id=sid, qid="q", chunk_id="read", dwell_ms=50_000,
+                       timestamp=clock()),
+        ]  # fmt: skip
+    texts = {"skipped": "skipped text", "read": "read text", "below": "below text"}
+    rows = build_graded_pairs({"q": "the query"}, {}, texts, events=events)
+    assert {r["passage"]: r["grade"] for r in rows} == {"read text": 5, "skipped text": 0}
+    src = save_dataset(rows, tmp_path / "g", kind="graded")
+    export_dataset(src, tmp_path / "fe", format="flagembedding")
+    export_dataset(src, tmp_path / "co", format="cohere")
+    fe = hf_load("json", data_files=str(tmp_path / "fe" / "train.jsonl"), split="train")
+    co = hf_load("json", data_files=str(tmp_path / "co" / "train.jsonl"), split="train")
+    assert fe[0] == {"query": "the query", "pos": ["read text"], "neg": ["skipped text"]}
+    assert co[0]["hard_negatives"] == ["skipped text"]

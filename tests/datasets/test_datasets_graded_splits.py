@@ -39,11 +39,9 @@ def test_graded_pairs_from_judgments_events_and_mined(clock):
     assert sorted(rows, key=lambda r: (-r["grade"], r["passage"])) == [
         {"query": "the query", "passage": "one", "score": 1.0, "grade": 5, "source": "judged"},
         # d3 was mined as a negative but the user read it for 45 s: the event wins
-        {"query": "the query", "passage": "three", "score": 0.8, "grade": 4,
-         "source": "event:long_dwell"},
-        # d2 skipped above the clicked d3: retrieved and ignored -> 1
-        {"query": "the query", "passage": "two", "score": 0.2, "grade": 1,
-         "source": "event:skipped_above"},
+        {"query": "the query", "passage": "three", "score": 1.0, "grade": 5,
+         "source": "event:click"},
+        # d2, skipped above d3 in one session, is neutral for the click model: no row
         {"query": "the query", "passage": "five", "score": 0.0, "grade": 0, "source": "judged"},
         {"query": "the query", "passage": "four", "score": 0.0, "grade": 0, "source": "mined"},
     ]  # fmt: skip

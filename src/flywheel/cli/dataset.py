@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +15,7 @@ from flywheel.cli._common import make_console, typer_app
 from flywheel.datasets.artifact import DatasetKind, load_dataset
 from flywheel.datasets.export import ExportFormat, export_dataset
 from flywheel.datasets.hard_negatives import HardNegativeConfig, Sampling
+from flywheel.datasets.propensity import PropensityMethod
 from flywheel.datasets.signals import LabelPolicy
 from flywheel.errors import ConfigError, DataFormatError, UnknownComponentError
 from flywheel.judging.labels import DEFAULT_MIN_RELEVANT, LLM_SOURCE, LLMLabels
@@ -74,6 +75,17 @@ def _read_run(path: Path) -> dict[str, dict[str, float]]:
     return run
 
 
+def _label_policy(*, propensity: str, **options: Any) -> LabelPolicy:
+    """The event-label options as a :class:`LabelPolicy`; ``propensity="none"`` is a flat table."""
+    known = [*map(str, PropensityMethod), "none"]
+    if propensity not in known:
+        raise UnknownComponentError("propensity method", propensity, known)
+    if propensity == "none":
+        flat = {rank: 1.0 for rank in range(1, LabelPolicy().max_rank + 1)}
+        return LabelPolicy(propensity=flat, **options)
+    return LabelPolicy(propensity_method=PropensityMethod(propensity), **options)
+
+
 @app.command("build")
 def build(
     kind: Annotated[DatasetKind, typer.Argument(help="triplets | pairs | graded")],
@@ -100,6 +112,22 @@ def build(
     events: Annotated[bool, typer.Option(help="Use logged events (store only).")] = True,
     long_dwell_ms: int = 30_000,
     short_dwell_ms: int = 5_000,
+    propensity: Annotated[
+        str,
+        typer.Option(
+            help="Position-bias estimate for event labels: em | harvest | ctr | none "
+            "(none: every shown result counts as looked at)."
+        ),
+    ] = "em",
+    positive_threshold: Annotated[
+        float, typer.Option(help="Event labels: P(relevant) that makes a positive.")
+    ] = 0.5,
+    negative_threshold: Annotated[
+        float, typer.Option(help="Event labels: P(relevant) at or below which a negative.")
+    ] = 0.1,
+    min_negative_evidence: Annotated[
+        int, typer.Option(help="Event labels: sessions a negative needs.")
+    ] = 1,
     force: Annotated[bool, typer.Option(help="Write even if train overlaps eval.")] = False,
     drop_leaked: Annotated[
         bool, typer.Option(help="Drop training queries that overlap eval, then build.")
@@ -151,7 +179,11 @@ def build(
         mine=mine, model=model, drop_leaked=drop_leaked,
         notes=[f"judgments from label sources: {', '.join(sources)}"] if sources else [],
     )  # fmt: skip
-    policy = LabelPolicy(long_dwell_ms=long_dwell_ms, short_dwell_ms=short_dwell_ms)
+    policy = _label_policy(
+        long_dwell_ms=long_dwell_ms, short_dwell_ms=short_dwell_ms, propensity=propensity,
+        positive_threshold=positive_threshold, negative_threshold=negative_threshold,
+        min_negative_evidence=min_negative_evidence,
+    )  # fmt: skip
     encode = None
     if parse_engine(engine) is Engine.RAY:
         ray = RayOptions(address=ray_address, workers=workers)

@@ -5,7 +5,9 @@ Sources, most trusted first; a pair takes its grade from the first source that k
 1. judgments (``qrels``) - rescaled to 0-5 (binary qrels: relevant -> 5, judged not -> 0);
 2. LLM grades (``llm``, already on 0-5: :meth:`flywheel.judging.labels.LLMLabels.
    training_grades`), source ``llm``;
-3. labels from logged events (:func:`flywheel.datasets.signals.labels_from_events`);
+3. labels from logged events (:func:`flywheel.datasets.signals.labels_from_events`): positives
+   with their grade from ``P(relevant)`` (3-5) and negatives (0); neutral pairs (too little
+   evidence either way) have no grade and make no row, so no export reads them as negatives;
 4. mined negatives - grade 0 (``mined_grade``).
 
 Columns: ``query, passage, score, grade, source``. ``score = grade / 5`` in [0, 1] is the label
@@ -79,7 +81,7 @@ def build_graded_pairs(
                 grades.setdefault((qid, doc_id), (grade, "llm"))
     if labels is not None:
         for (qid, doc_id), label in labels.labels.items():
-            if qid in queries and label.grade is not None:
+            if qid in queries and label.grade is not None and label.polarity != "neutral":
                 grades.setdefault((qid, doc_id), (label.grade, f"event:{label.signal}"))
     if mined is not None:
         for example in mined.examples:

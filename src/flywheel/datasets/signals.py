@@ -1,87 +1,85 @@
-"""Turn logged interactions into relevance labels, by a written-down, configurable policy.
+"""Turn logged interactions into relevance labels with a click model fitted to the log itself.
 
-Each event yields *signal occurrences* on a (qid, chunk_id) pair; the :class:`LabelPolicy`'s
-rule table says, per :class:`Signal`, whether it means relevant, not relevant or nothing
-(neutral), which grade it is worth, and how much it is trusted (precedence). All occurrences
-of a pair, across sessions and users, are then resolved into one :class:`Label`.
+Three steps, each its own module:
 
-Default rules (``LabelPolicy.rules``; change any row):
+1. :func:`~flywheel.datasets.interactions.extract` counts, per (qid, chunk_id), impressions and
+   clicks per rank and every other signal per session;
+2. :func:`~flywheel.datasets.propensity.estimate_propensity` estimates how often each rank is
+   looked at (position-based click model by EM, from pairs shown at several ranks);
+3. :func:`~flywheel.datasets.click_model.fit_relevance` fits a latent "relevant or not" per pair,
+   learning how reliable each signal is from the log (EM), and gives ``P(relevant)``.
 
-==================  ========  =====  ==========  =============================================
-signal              label     grade  precedence  from
-==================  ========  =====  ==========  =============================================
-thumbs_up           positive  5      100         DocumentFeedbackEvent(positive=True)
-thumbs_down         negative  0      100         DocumentFeedbackEvent(positive=False)
-preferred           positive  4      80          PreferenceEvent winner
-not_preferred       negative  1      80          PreferenceEvent loser
-cited_upvoted       positive  5      60          cited in an answer that got a thumbs-up
-cited               positive  3      60          CitationEvent (answer without feedback)
-not_cited           negative  1      60          shown (rank <= context_depth), answer cited others
-cited_downvoted     neutral   -      60          cited in an answer that got a thumbs-down
-more_like_this      positive  4      50          MoreLikeThisEvent target
-long_dwell          positive  4      40          click, then dwell >= long_dwell_ms (30 s)
-quick_bounce        negative  1      40          click, then dwell < short_dwell_ms (5 s)
-skipped_above       negative  1      30          unclicked, ranked above a clicked result
-reformulation       positive  3      20          positive of the rewritten query, same session
-click               neutral   2      10          click without a decisive dwell
-ignored             neutral   1      0           shown (rank <= ignored_depth), nothing else
-==================  ========  =====  ==========  =============================================
+What each signal is evidence of (all weighed by learned rates; none overrides the others):
 
-Conflicts (a pair with both positive and negative occurrences) are resolved by precedence:
-explicit feedback > preference > citation > more-like-this > dwell > skip-above >
-reformulation. At equal precedence the label with the larger total weight wins; a tie drops
-the pair. ``conflict="drop"`` drops every conflicting pair instead. Both are counted in
-:attr:`EventLabels.conflicts`. A label's grade is the best grade (positives) or worst grade
-(negatives) among the winning occurrences; a pair with only neutral occurrences gets the
-highest neutral grade and appears in ``graded`` only.
+==================  ===========================================================================
+signal              evidence, and its source
+==================  ===========================================================================
+click / ignored     each impression at rank r: clicked with ``theta_r * alpha_R`` (ClickEvent,
+                    or a DwellEvent; ignored = shown, not clicked: weak where rarely looked at)
+long_dwell          the dwell category of a click (>= ``long_dwell_ms``) ...
+quick_bounce        ... (< ``short_dwell_ms``), or neither (a plain click)
+skipped_above       an unclicked impression above a clicked one, against one below
+thumbs_up / _down   a vote per session (DocumentFeedbackEvent), its error rate learned
+cited[_upvoted|     per answer that cited anything: cited in an answer voted up / without a
+_downvoted] /       vote / voted down (CitationEvent, AnswerFeedbackEvent), or shown (rank <=
+not_cited           ``context_depth``) and not cited
+preferred / not_    each PreferenceEvent, won or lost
+preferred
+more_like_this      a session's MoreLikeThisEvent on it, against sessions without
+reformulation       liked after the user rewrote this query, same session
+==================  ===========================================================================
 
-Click-derived signals (``long_dwell``, ``click``) can be weighted by inverse propensity
-(:mod:`flywheel.datasets.propensity`) with ``propensity_weighting=True``.
+A pair is **positive** when ``P(relevant) >= positive_threshold`` (0.5) and its own observations
+point that way (log-odds > ``min_positive_log_odds``, 0); **negative** when
+``P(relevant) <= negative_threshold`` (0.1) *and* its own observations point that way with
+log-odds <= ``-min_negative_log_odds`` (1) over at least ``min_negative_evidence`` sessions (the
+prior alone never makes a label: a result shown once at rank 9 and not clicked stays neutral);
+**neutral** otherwise. Grades come from the posterior, ``min(5, floor(6 * P))`` (P >= 0.5 gives
+3-5, a negative 0); neutral pairs get no grade, so they never reach training data as negatives.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from flywheel.data.events import (
-    AnswerFeedbackEvent,
-    CitationEvent,
-    ClickEvent,
-    DocumentFeedbackEvent,
-    DwellEvent,
-    Event,
-    MoreLikeThisEvent,
-    PreferenceEvent,
-    ReformulationEvent,
-    RetrievalEvent,
-)
+import numpy as np
+from scipy.stats import beta
+
+from flywheel.data.events import Event
 from flywheel.data.types import Qrels
-from flywheel.datasets.propensity import estimate_propensity, propensity_weight
+from flywheel.datasets.click_model import RelevanceFit, fit_relevance
+from flywheel.datasets.interactions import (
+    LIKED,
+    SIGNALS,
+    ExtractOptions,
+    Interactions,
+    Signal,
+    extract,
+)
+from flywheel.datasets.propensity import (
+    PropensityCurve,
+    PropensityMethod,
+    estimate_propensity,
+    fixed_propensity,
+)
 
 logger = logging.getLogger(__name__)
 
-
-class Signal(StrEnum):
-    THUMBS_UP = "thumbs_up"
-    THUMBS_DOWN = "thumbs_down"
-    PREFERRED = "preferred"
-    NOT_PREFERRED = "not_preferred"
-    CITED_UPVOTED = "cited_upvoted"
-    CITED = "cited"
-    NOT_CITED = "not_cited"
-    CITED_DOWNVOTED = "cited_downvoted"
-    MORE_LIKE_THIS = "more_like_this"
-    LONG_DWELL = "long_dwell"
-    QUICK_BOUNCE = "quick_bounce"
-    SKIPPED_ABOVE = "skipped_above"
-    REFORMULATION = "reformulation"
-    CLICK = "click"
-    IGNORED = "ignored"
+__all__ = [
+    "BehaviouralNegative",
+    "Conflict",
+    "EventLabels",
+    "Label",
+    "LabelPolicy",
+    "Polarity",
+    "Signal",
+    "labels_from_events",
+]
 
 
 class Polarity(StrEnum):
@@ -90,37 +88,15 @@ class Polarity(StrEnum):
     NEUTRAL = "neutral"
 
 
-class ConflictResolution(StrEnum):
-    PRECEDENCE = "precedence"  # most trusted signal wins; equal trust -> larger weight; tie drops
-    DROP = "drop"  # any conflict drops the pair
-
-
-@dataclass(frozen=True)
-class SignalRule:
-    polarity: Polarity
-    grade: int | None
-    precedence: int
-
-
-P, N, Z = Polarity.POSITIVE, Polarity.NEGATIVE, Polarity.NEUTRAL
-DEFAULT_RULES: dict[Signal, SignalRule] = {
-    Signal.THUMBS_UP: SignalRule(P, 5, 100),
-    Signal.THUMBS_DOWN: SignalRule(N, 0, 100),
-    Signal.PREFERRED: SignalRule(P, 4, 80),
-    Signal.NOT_PREFERRED: SignalRule(N, 1, 80),
-    Signal.CITED_UPVOTED: SignalRule(P, 5, 60),
-    Signal.CITED: SignalRule(P, 3, 60),
-    Signal.NOT_CITED: SignalRule(N, 1, 60),
-    Signal.CITED_DOWNVOTED: SignalRule(Z, None, 60),
-    Signal.MORE_LIKE_THIS: SignalRule(P, 4, 50),
-    Signal.LONG_DWELL: SignalRule(P, 4, 40),
-    Signal.QUICK_BOUNCE: SignalRule(N, 1, 40),
-    Signal.SKIPPED_ABOVE: SignalRule(N, 1, 30),
-    Signal.REFORMULATION: SignalRule(P, 3, 20),
-    Signal.CLICK: SignalRule(Z, 2, 10),
-    Signal.IGNORED: SignalRule(Z, 1, 0),
+#: Behaviours that make a negative a *behavioural* one, and the name a triplet source gets.
+BEHAVIOURS: dict[Signal, str] = {
+    Signal.THUMBS_DOWN: "thumbs_down",
+    Signal.QUICK_BOUNCE: "bounced",
+    Signal.SKIPPED_ABOVE: "skipped_above",
+    Signal.NOT_CITED: "not_cited",
+    Signal.NOT_PREFERRED: "not_preferred",
 }
-_CLICK_SIGNALS = {Signal.LONG_DWELL, Signal.CLICK}
+_POSITIVE_LOOKING = LIKED | {Signal.CITED_UPVOTED, Signal.REFORMULATION}
 
 
 @dataclass(frozen=True)
@@ -129,84 +105,124 @@ class LabelPolicy:
 
     ``long_dwell_ms`` defaults to 30 s, the satisfied-click threshold common in web search
     logs (Fox et al., 2005); ``short_dwell_ms`` to 5 s, a bounce. ``context_depth`` limits
-    ``not_cited`` to the results the generator saw (None: all retrieved results).
+    ``not_cited`` to the results the generator saw (None: all retrieved results);
+    ``max_rank``: deeper results were not on screen (no impression), and propensities are
+    estimated for ranks 1..max_rank. ``propensity``: your own ``{rank: theta}`` table instead of
+    the estimate (all 1.0: no position-bias correction). ``prior_strength``: pseudo-observations
+    behind each prior rate of the click model (more: slower to trust the log's own rates).
     """
 
     long_dwell_ms: int = 30_000
     short_dwell_ms: int = 5_000
     context_depth: int | None = None
-    ignored_depth: int = 10
+    max_rank: int = 20
     skip_above: bool = True
     not_cited: bool = True
-    ignored: bool = True
     reformulations: bool = True
-    propensity_weighting: bool = False
-    propensity: Mapping[int, float] | None = None  # your own table; else estimated from the log
-    propensity_floor: float = 0.05
-    conflict: ConflictResolution = ConflictResolution.PRECEDENCE
-    rules: Mapping[Signal, SignalRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    propensity_method: PropensityMethod = PropensityMethod.EM
+    propensity: Mapping[int, float] | None = None
+    propensity_floor: float = 0.01
+    min_rank_support: int = 30
+    positive_threshold: float = 0.5
+    negative_threshold: float = 0.1
+    min_negative_evidence: int = 1
+    min_negative_log_odds: float = 1.0
+    min_positive_log_odds: float = 0.0
+    prior_strength: float = 10.0
 
-    def with_rule(self, signal: Signal | str, **changes: Any) -> LabelPolicy:
-        """A copy with one rule changed: ``policy.with_rule("cited", grade=4)``."""
-        rules = dict(self.rules)
-        rules[Signal(signal)] = replace(rules[Signal(signal)], **changes)
-        return replace(self, rules=rules)
+    def extract_options(self) -> ExtractOptions:
+        return ExtractOptions(
+            long_dwell_ms=self.long_dwell_ms, short_dwell_ms=self.short_dwell_ms,
+            max_rank=self.max_rank, context_depth=self.context_depth,
+            skip_above=self.skip_above, not_cited=self.not_cited,
+            reformulations=self.reformulations,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "rules"}
-        data["conflict"] = str(self.conflict)
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data["propensity_method"] = str(self.propensity_method)
         data["propensity"] = dict(self.propensity) if self.propensity else None
-        data["rules"] = {
-            str(s): {"polarity": str(r.polarity), "grade": r.grade, "precedence": r.precedence}
-            for s, r in self.rules.items()
-        }
         return data
 
 
 @dataclass(frozen=True)
 class Label:
-    """The resolved judgment of one (qid, chunk_id) pair."""
+    """The judgment of one (qid, chunk_id) pair: ``relevance`` is the posterior ``P(relevant)``.
+
+    ``evidence``: sessions with any observation of the pair; ``log_odds``: how far its own
+    observations move the odds of relevance (natural log; the prior left out);
+    ``ctr`` and ``ctr_interval``: the position-debiased click rate (clicks over expected
+    examinations) with a 90% Beta interval, ``None`` without impressions; ``signal``: the signal
+    that pushed hardest towards the label's polarity; ``signal_counts``: sessions per signal.
+    """
 
     qid: str
     chunk_id: str
     polarity: Polarity
     grade: int | None
-    signal: Signal  # the strongest winning signal
-    signals: tuple[Signal, ...]  # every signal seen on the pair
-    count: int  # winning occurrences
-    weight: float  # sum of the winning occurrences' weights (inverse propensity or 1)
+    signal: Signal
+    signals: tuple[Signal, ...]
+    count: int
+    relevance: float
+    evidence: int
+    log_odds: float
+    ctr: float | None = None
+    ctr_interval: tuple[float, float] | None = None
+    signal_counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Conflict:
+    """A pair with both positive-looking and negative-looking signals, and how it came out."""
+
     qid: str
     chunk_id: str
     signals: dict[str, int]
-    resolved: Polarity | None  # None: dropped
+    resolved: Polarity
+
+
+@dataclass(frozen=True)
+class BehaviouralNegative:
+    """A negative label with the behaviour(s) that made it (``reasons``, strongest first)."""
+
+    qid: str
+    chunk_id: str
+    reasons: tuple[str, ...]
+    relevance: float
+    evidence: int
 
 
 @dataclass
 class EventLabels:
-    """Labels from a log: positives, negatives, graded judgments and what was in conflict."""
+    """Labels from a log: positives, negatives, graded judgments and the fitted models."""
 
     labels: dict[tuple[str, str], Label]
     pairs_doc_doc: list[tuple[str, str]]
     preferences: list[tuple[str, str, str]]  # (qid, winner, loser)
     conflicts: list[Conflict]
-    counts: Counter[str]
-    propensity: dict[int, float] | None = None
+    counts: Counter[str]  # sessions per signal, all pairs
+    propensity: PropensityCurve | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    sources: Counter[str] = field(default_factory=Counter)  # events per kind
+
+    def _with(self, polarity: Polarity) -> list[Label]:
+        return [lab for lab in self.labels.values() if lab.polarity == polarity]
 
     @property
     def positives(self) -> list[Label]:
-        return [lab for lab in self.labels.values() if lab.polarity == Polarity.POSITIVE]
+        return self._with(Polarity.POSITIVE)
 
     @property
     def negatives(self) -> list[Label]:
-        return [lab for lab in self.labels.values() if lab.polarity == Polarity.NEGATIVE]
+        return self._with(Polarity.NEGATIVE)
+
+    @property
+    def neutral(self) -> list[Label]:
+        return self._with(Polarity.NEUTRAL)
 
     @property
     def graded(self) -> Qrels:
-        """``{qid: {chunk_id: grade}}`` for every pair with a grade (neutral ones included)."""
+        """``{qid: {chunk_id: grade}}`` for positives and negatives (neutral pairs have none)."""
         out: Qrels = {}
         for label in self.labels.values():
             if label.grade is not None:
@@ -221,210 +237,142 @@ class EventLabels:
                 out.setdefault(label.qid, {})[label.chunk_id] = label.grade
         return out
 
+    def relevance(self) -> dict[tuple[str, str], float]:
+        """``P(relevant)`` of every pair in the log, neutral ones included."""
+        return {key: label.relevance for key, label in self.labels.items()}
+
+    def behavioural_negatives(self) -> list[BehaviouralNegative]:
+        """Negatives that some user behaviour pointed at (bounced, skipped_above, thumbs_down,
+        not_cited, not_preferred), strongest reason first; negatives made by non-clicks alone
+        are left out."""
+        out = []
+        for label in self.negatives:
+            reasons = tuple(
+                BEHAVIOURS[Signal(s)]
+                for s in label.signal_counts
+                if Signal(s) in BEHAVIOURS and label.signal_counts[s] > 0
+            )
+            if reasons:
+                out.append(BehaviouralNegative(
+                    label.qid, label.chunk_id, reasons, label.relevance, label.evidence
+                ))  # fmt: skip
+        return out
+
+    def propensity_plot_data(self) -> dict[str, list]:
+        """Columns for :func:`flywheel.reports.plots.propensity_curve`; empty without a curve."""
+        return self.propensity.plot_data() if self.propensity is not None else {}
+
     def to_dict(self) -> dict[str, Any]:
+        behavioural = self.behavioural_negatives()
+        behaviours: Counter[str] = Counter(r for n in behavioural for r in n.reasons)
+        by_signal: Counter[str] = Counter(str(p.signal) for p in self.positives)
         return {
             "signals": dict(sorted(self.counts.items())),
+            "sources": dict(sorted(self.sources.items())),
+            "pairs": len(self.labels),
             "positives": len(self.positives),
             "negatives": len(self.negatives),
+            "neutral": len(self.neutral),
             "graded_pairs": sum(len(v) for v in self.graded.values()),
+            "positives_by_signal": dict(sorted(by_signal.items())),
+            "negatives_by_behaviour": dict(sorted(behaviours.items())),
+            "behavioural_negatives": len(behavioural),
             "doc_doc_pairs": len(self.pairs_doc_doc),
             "conflicts": len(self.conflicts),
-            "conflicts_dropped": sum(c.resolved is None for c in self.conflicts),
-        }
+            "propensity": self.propensity.to_dict() if self.propensity is not None else None,
+            "model": self.model,
+        }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class _Occurrence:
-    signal: Signal
-    session_id: str
-    weight: float = 1.0
+def _grade(p: float) -> int:
+    return min(5, int(6 * p))
 
 
-def _collect(events: list[Event], policy: LabelPolicy, table: dict[int, float] | None):
-    """Signal occurrences per (qid, chunk_id), doc-doc pairs and preferences."""
-    occ: dict[tuple[str, str], list[_Occurrence]] = defaultdict(list)
-    by_session: dict[tuple[str, str], list[Event]] = defaultdict(list)
-    for event in sorted(events, key=lambda e: e.timestamp):
-        by_session[(event.session_id, event.qid)].append(event)
-    preferences: list[tuple[str, str, str]] = []
-    mlt: list[tuple[str, str, str]] = []  # (session, qid, target)
+def _polarity(p: float, log_odds: float, evidence: int, policy: LabelPolicy) -> Polarity:
+    if p >= policy.positive_threshold and log_odds > policy.min_positive_log_odds:
+        return Polarity.POSITIVE
+    if (
+        p <= policy.negative_threshold
+        and evidence >= policy.min_negative_evidence
+        and log_odds <= -policy.min_negative_log_odds
+    ):
+        return Polarity.NEGATIVE
+    return Polarity.NEUTRAL
 
-    def add(qid: str, chunk: str, signal: Signal, session: str, weight: float = 1.0) -> None:
-        occ[(qid, chunk)].append(_Occurrence(signal, session, weight))
 
-    for (session, qid), group in by_session.items():
-        shown: dict[str, int] = {}
-        for e in group:
-            if isinstance(e, RetrievalEvent):
-                for chunk, rank, _ in e.results:
-                    shown[chunk] = min(rank, shown.get(chunk, rank))
-        touched: set[str] = set()
-        verdict = [e.positive for e in group if isinstance(e, AnswerFeedbackEvent)]
-        answer_up = verdict[-1] if verdict else None  # the latest verdict counts
-        cited = {c for e in group if isinstance(e, CitationEvent) for c in e.chunk_ids}
-        cite_signal = {True: Signal.CITED_UPVOTED, False: Signal.CITED_DOWNVOTED}.get(
-            answer_up, Signal.CITED
+def _debiased_ctr(data: Interactions, curve: PropensityCurve):
+    """Clicks over expected examinations per pair and a 90% Beta(0.5, 0.5)-prior interval."""
+
+    n = len(data.pairs)
+    theta = curve.lookup(data.cell_rank)
+    clicks = np.bincount(data.cell_pair, data.cell_clicks.astype(float), minlength=n)
+    examined = np.bincount(data.cell_pair, data.cell_shown * theta, minlength=n)
+    examined = np.maximum(examined, clicks)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(examined > 0, clicks / examined, np.nan)
+    a, b = clicks + 0.5, examined - clicks + 0.5
+    return rate, beta.ppf(0.05, a, b), beta.ppf(0.95, a, b)
+
+
+def _labels(
+    data: Interactions, fit: RelevanceFit, curve: PropensityCurve, policy: LabelPolicy
+) -> tuple[dict[tuple[str, str], Label], list[Conflict]]:
+    rate, low, high = _debiased_ctr(data, curve)
+    labels: dict[tuple[str, str], Label] = {}
+    conflicts: list[Conflict] = []
+    for i, (qid, chunk) in enumerate(data.pairs):
+        row = data.counts[i]
+        seen = {str(s): int(row[j]) for j, s in enumerate(SIGNALS) if row[j]}
+        p, odds, evidence = float(fit.posterior[i]), float(fit.log_odds[i]), int(data.sessions[i])
+        polarity = _polarity(p, odds, evidence, policy)
+        sign = -1.0 if polarity == Polarity.NEGATIVE else 1.0
+        present = [j for j, s in enumerate(fit.signals) if str(s) in seen]
+        strongest = (
+            fit.signals[max(present, key=lambda j: sign * fit.contributions[i, j])]
+            if present
+            else Signal(next(iter(seen)))
         )
-        for chunk in cited:
-            add(qid, chunk, cite_signal, session)
-        touched |= cited
-        if cited and policy.not_cited:
-            for chunk, rank in shown.items():
-                if chunk not in cited and (
-                    policy.context_depth is None or rank <= policy.context_depth
-                ):
-                    add(qid, chunk, Signal.NOT_CITED, session)
-        dwell: dict[str, int] = {}
-        for e in group:
-            if isinstance(e, DwellEvent):
-                dwell[e.chunk_id] = max(e.dwell_ms, dwell.get(e.chunk_id, 0))
-        clicks: dict[str, int | None] = {}
-        for e in group:
-            if isinstance(e, ClickEvent):
-                clicks.setdefault(e.chunk_id, e.rank)
-            elif isinstance(e, DwellEvent):
-                clicks.setdefault(e.chunk_id, shown.get(e.chunk_id))
-        for chunk, rank in clicks.items():
-            ms = dwell.get(chunk)
-            if ms is not None and ms >= policy.long_dwell_ms:
-                signal = Signal.LONG_DWELL
-            elif ms is not None and ms < policy.short_dwell_ms:
-                signal = Signal.QUICK_BOUNCE
-            else:
-                signal = Signal.CLICK
-            weight = 1.0
-            if policy.propensity_weighting and signal in _CLICK_SIGNALS:
-                weight = propensity_weight(table, rank, policy.propensity_floor)
-            add(qid, chunk, signal, session, weight)
-        touched |= set(clicks)
-        click_ranks = [r for r in clicks.values() if r is not None]
-        if policy.skip_above and click_ranks:
-            deepest = max(click_ranks)
-            for chunk, rank in shown.items():
-                if rank < deepest and chunk not in clicks:
-                    add(qid, chunk, Signal.SKIPPED_ABOVE, session)
-                    touched.add(chunk)
-        for e in group:
-            if isinstance(e, DocumentFeedbackEvent):
-                add(
-                    qid, e.chunk_id, Signal.THUMBS_UP if e.positive else Signal.THUMBS_DOWN, session
-                )
-                touched.add(e.chunk_id)
-            elif isinstance(e, PreferenceEvent):
-                add(qid, e.winner, Signal.PREFERRED, session)
-                add(qid, e.loser, Signal.NOT_PREFERRED, session)
-                preferences.append((qid, e.winner, e.loser))
-                touched |= {e.winner, e.loser}
-            elif isinstance(e, MoreLikeThisEvent):
-                add(qid, e.chunk_id, Signal.MORE_LIKE_THIS, session)
-                mlt.append((session, qid, e.chunk_id))
-                touched.add(e.chunk_id)
-        if policy.ignored:
-            for chunk, rank in shown.items():
-                if chunk not in touched and rank <= policy.ignored_depth and not cited:
-                    add(qid, chunk, Signal.IGNORED, session)
-
-    by_qid: dict[str, list[tuple[str, list[_Occurrence]]]] = defaultdict(list)
-    for (qid, chunk), found in occ.items():
-        by_qid[qid].append((chunk, found))
-
-    def liked(qid: str, session: str) -> list[str]:
-        """Chunks with a positive occurrence for ``qid`` in ``session``."""
-        return [
-            chunk
-            for chunk, found in by_qid.get(qid, [])
-            if any(
-                o.session_id == session and policy.rules[o.signal].polarity == Polarity.POSITIVE
-                for o in found
-            )
-        ]
-
-    if policy.reformulations:
-        for e in events:
-            if isinstance(e, ReformulationEvent):
-                for chunk in liked(e.qid, e.session_id):
-                    add(e.previous_qid, chunk, Signal.REFORMULATION, e.session_id)
-    pairs = [
-        (target, chunk)
-        for session, qid, target in mlt
-        for chunk in liked(qid, session)
-        if chunk != target
-    ]
-    return occ, pairs, preferences
-
-
-def _resolve(
-    qid: str, chunk: str, found: list[_Occurrence], policy: LabelPolicy
-) -> tuple[Label | None, Conflict | None]:
-    rules = policy.rules
-    polar = [o for o in found if rules[o.signal].polarity != Polarity.NEUTRAL]
-    signals = tuple(dict.fromkeys(o.signal for o in found))
-    conflict = len({rules[o.signal].polarity for o in polar}) > 1
-    winner: Polarity | None
-    if not polar:
-        winner = Polarity.NEUTRAL
-        winning = [o for o in found if rules[o.signal].grade is not None]
-    elif not conflict:
-        winner = rules[polar[0].signal].polarity
-        winning = polar
-    elif policy.conflict == ConflictResolution.DROP:
-        winner, winning = None, []
-    else:
-        top = max(rules[o.signal].precedence for o in polar)
-        level = [o for o in polar if rules[o.signal].precedence == top]
-        weights: Counter[Polarity] = Counter()
-        for o in level:
-            weights[rules[o.signal].polarity] += o.weight
-        ranked = weights.most_common()
-        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-            winner, winning = None, []
-        else:
-            winner = ranked[0][0]
-            winning = [o for o in polar if rules[o.signal].polarity == winner]
-    record = None
-    if conflict:
-        counts = Counter(str(o.signal) for o in found)
-        record = Conflict(qid, chunk, dict(sorted(counts.items())), winner)
-    if winner is None or not winning:
-        return None, record
-    grades = [rules[o.signal].grade for o in winning if rules[o.signal].grade is not None]
-    grade = (min(grades) if winner == Polarity.NEGATIVE else max(grades)) if grades else None
-    strongest = max(winning, key=lambda o: (rules[o.signal].precedence, rules[o.signal].grade or 0))
-    label = Label(
-        qid=qid,
-        chunk_id=chunk,
-        polarity=winner,
-        grade=grade,
-        signal=strongest.signal,
-        signals=signals,
-        count=len(winning),
-        weight=round(sum(o.weight for o in winning), 6),
-    )
-    return label, record
+        has_rate = not np.isnan(rate[i])
+        labels[(qid, chunk)] = Label(
+            qid=qid, chunk_id=chunk, polarity=polarity,
+            grade=None if polarity == Polarity.NEUTRAL else _grade(p),
+            signal=strongest, signals=tuple(Signal(s) for s in seen), count=sum(seen.values()),
+            relevance=round(p, 6), evidence=evidence, log_odds=round(odds, 4),
+            ctr=round(float(rate[i]), 4) if has_rate else None,
+            ctr_interval=(round(float(low[i]), 4), round(float(high[i]), 4)) if has_rate else None,
+            signal_counts=seen,
+        )  # fmt: skip
+        kinds = {Signal(s) for s in seen}
+        if kinds & _POSITIVE_LOOKING and kinds & set(BEHAVIOURS):
+            conflicts.append(Conflict(qid, chunk, dict(sorted(seen.items())), polarity))
+    return labels, conflicts
 
 
 def labels_from_events(events: Iterable[Event], policy: LabelPolicy | None = None) -> EventLabels:
-    """Apply ``policy`` (default :class:`LabelPolicy`) to a list of events from the store."""
+    """Fit the click model of ``policy`` (default :class:`LabelPolicy`) to ``events`` and label
+    every (qid, chunk_id) pair they mention."""
     policy = policy or LabelPolicy()
     events = list(events)
-    table = None
-    if policy.propensity_weighting:
-        table = (
-            dict(policy.propensity)
-            if policy.propensity
-            else estimate_propensity(events, floor=policy.propensity_floor)
+    data = extract(events, policy.extract_options())
+    curve = (
+        fixed_propensity(policy.propensity)
+        if policy.propensity
+        else estimate_propensity(
+            data, method=policy.propensity_method, max_rank=policy.max_rank,
+            floor=policy.propensity_floor, min_support=policy.min_rank_support,
         )
-    occ, pairs, preferences = _collect(events, policy, table)
-    counts: Counter[str] = Counter(str(o.signal) for found in occ.values() for o in found)
-    labels: dict[tuple[str, str], Label] = {}
-    conflicts: list[Conflict] = []
-    for (qid, chunk), found in occ.items():
-        label, conflict = _resolve(qid, chunk, found, policy)
-        if label is not None:
-            labels[(qid, chunk)] = label
-        if conflict is not None:
-            conflicts.append(conflict)
+    )  # fmt: skip
+    if not data.pairs:
+        return EventLabels({}, [], [], [], Counter(), curve, {}, Counter(data.event_kinds))
+    fit = fit_relevance(data, curve, prior_strength=policy.prior_strength)
+    labels, conflicts = _labels(data, fit, curve, policy)
     logger.info(
-        "labels from %d events: %d labels, %d conflicts", len(events), len(labels), len(conflicts)
-    )
-    return EventLabels(labels, pairs, preferences, conflicts, counts, table)
+        "labels from %d events: %d pairs, %d positive, %d negative",
+        len(events), len(labels),
+        sum(lab.polarity == Polarity.POSITIVE for lab in labels.values()),
+        sum(lab.polarity == Polarity.NEGATIVE for lab in labels.values()),
+    )  # fmt: skip
+    return EventLabels(
+        labels, data.pairs_doc_doc, data.preferences, conflicts, Counter(data.signal_totals()),
+        curve, fit.to_dict(), Counter(data.event_kinds),
+    )  # fmt: skip

@@ -204,3 +204,34 @@ def feature_importances(
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def propensity_curve(
+    curves: Mapping[str, Mapping[str, Sequence[Any]]],
+    *,
+    truth: Mapping[int, float] | None = None,
+    title: str = "Examination by rank (position bias)",
+) -> Any:
+    """One line per estimate of ``theta_r`` (``PropensityCurve.plot_data()`` or
+    ``EventLabels.propensity_plot_data()``: columns ``rank, propensity, carried``); ranks carried
+    from neighbours for lack of data are drawn hollow. ``truth`` (a simulation's) is dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, data in curves.items():
+        ranks, values = list(data["rank"]), list(data["propensity"])
+        carried = list(data.get("carried", [False] * len(ranks)))
+        (line,) = ax.plot(ranks, values, marker="o", label=name)
+        hollow = [i for i, c in enumerate(carried) if c]
+        if hollow:
+            ax.scatter([ranks[i] for i in hollow], [values[i] for i in hollow], s=60,
+                       facecolor="white", edgecolor=line.get_color(), zorder=3)  # fmt: skip
+    if truth:
+        ranks = sorted(truth)
+        ax.plot(ranks, [truth[r] for r in ranks], linestyle="--", color="black", label="truth")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("P(examined) relative to rank 1")
+    ax.set_ylim(0, 1.05)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    ax.legend()
+    return fig
