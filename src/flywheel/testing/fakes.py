@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from flywheel._internal.hashing import text_hash
-from flywheel.hosted.fake_server import FakeProviderServer  # noqa: F401 - a fake for users' tests
 from flywheel.retrieval.embedders import Embedder
 
 
