@@ -9,7 +9,8 @@ events once, session by session, and counts per pair
 - every other signal per session (:class:`Signal`), e.g. ``thumbs_up`` 2 = two sessions voted up.
 
 Only results at rank <= ``max_rank`` are impressions: deeper ones were never on screen. A click
-on a chunk that no :class:`RetrievalEvent` showed gets rank 0 (unknown; examined for sure).
+on a chunk that no :class:`RetrievalEvent` showed at rank <= ``max_rank`` gets rank 0 (unknown;
+examined for sure).
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def extract(events: list[Event], options: ExtractOptions | None = None) -> Inter
     b = _Builder()
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
     kinds: Counter[str] = Counter()
-    for event in sorted(events, key=lambda e: e.timestamp):
+    ordered = sorted(events, key=lambda e: e.timestamp)
+    for event in ordered:
         groups[(event.session_id, event.qid)].append(event)
         kinds[str(event.kind)] += 1
     liked: dict[tuple[str, str], list[str]] = {}
@@ -211,7 +213,7 @@ def extract(events: list[Event], options: ExtractOptions | None = None) -> Inter
         liked[(session, qid)] = [c for c, found in seen.items() if found & LIKED]
     preferences: list[tuple[str, str, str]] = []
     pairs_doc_doc: list[tuple[str, str]] = []
-    for e in sorted(events, key=lambda e: e.timestamp):
+    for e in ordered:
         if isinstance(e, PreferenceEvent):  # each comparison counts
             b.add(e.qid, e.winner, Signal.PREFERRED, e.session_id)
             b.add(e.qid, e.loser, Signal.NOT_PREFERRED, e.session_id)

@@ -34,7 +34,6 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from flywheel.datasets.interactions import Interactions
 
@@ -161,18 +160,17 @@ def fit_pbm_mixture(
     """
     n_groups = int(group.max(initial=-1)) + 1
     n_buckets = int(bucket.max(initial=0)) + 1
-    to_group = _summing_matrix(group, n_groups)
     theta = np.full(n_ranks + 1, 0.5)
     level = np.linspace(0.1, 0.8, classes)
     share = np.full((n_buckets, classes), 1.0 / classes)
     skips = shown - clicks
     shown_per_rank = np.bincount(rank, shown, n_ranks + 1)
-    by_bucket = _summing_matrix(bucket, n_buckets)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         t = theta[rank][:, None]
         p = np.clip(t * level[None, :], 1e-9, 1 - 1e-9)
-        loglik = to_group @ (clicks[:, None] * np.log(p) + skips[:, None] * np.log1p(-p))
+        cell_loglik = clicks[:, None] * np.log(p) + skips[:, None] * np.log1p(-p)
+        loglik = _sum_by(group, cell_loglik, n_groups)
         loglik += np.log(share)[bucket]
         loglik -= loglik.max(axis=1, keepdims=True)
         q = np.exp(loglik)
@@ -183,7 +181,7 @@ def fit_pbm_mixture(
             shown_per_rank + 2.0
         )  # weighted.sum(axis=1): expected examinations per cell
         level = (np.einsum("c,ck->k", clicks, qc) + 0.5) / (weighted.sum(axis=0) + 1.0)
-        share = by_bucket @ q + 1.0
+        share = _sum_by(bucket, q, n_buckets) + 1.0
         share /= share.sum(axis=1, keepdims=True)
         change = float(np.max(np.abs(new_theta / new_theta[1] - theta / theta[1])))
         theta = new_theta
@@ -192,10 +190,10 @@ def fit_pbm_mixture(
     return theta, it
 
 
-def _summing_matrix(group: np.ndarray, n_groups: int) -> sparse.csr_matrix:
-    """``M @ x`` sums the rows of ``x`` per group (sparse: no BLAS threads to wait for)."""
-    ones = np.ones(len(group))
-    return sparse.csr_matrix((ones, (group, np.arange(len(group)))), shape=(n_groups, len(group)))
+def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Rows of ``values`` (n, k) summed per ``index`` value: (size, k). bincount per column,
+    not a matrix product: tiny BLAS calls stall on a busy machine."""
+    return np.stack([np.bincount(index, values[:, j], size) for j in range(values.shape[1])], 1)
 
 
 def usual_rank(pair: np.ndarray, rank: np.ndarray, shown: np.ndarray, n_pairs: int) -> np.ndarray:

@@ -48,7 +48,6 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from scipy.stats import beta
 
 from flywheel.data.events import Event
 from flywheel.data.types import Qrels
@@ -152,7 +151,7 @@ class Label:
     ``evidence``: sessions with any observation of the pair; ``log_odds``: how far its own
     observations move the odds of relevance (natural log; the prior left out);
     ``ctr`` and ``ctr_interval``: the position-debiased click rate (clicks over expected
-    examinations) with a 90% Beta interval, ``None`` without impressions; ``signal``: the signal
+    examinations) with a 90% Wilson interval, ``None`` without impressions; ``signal``: the signal
     that pushed hardest towards the label's polarity; ``signal_counts``: sessions per signal.
     """
 
@@ -301,17 +300,20 @@ def _polarity(p: float, log_odds: float, evidence: int, policy: LabelPolicy) -> 
 
 
 def _debiased_ctr(data: Interactions, curve: PropensityCurve):
-    """Clicks over expected examinations per pair and a 90% Beta(0.5, 0.5)-prior interval."""
-
+    """Clicks over expected examinations per pair, with a 90% Wilson score interval (the
+    expected examinations as trials)."""
     n = len(data.pairs)
     theta = curve.lookup(data.cell_rank)
     clicks = np.bincount(data.cell_pair, data.cell_clicks.astype(float), minlength=n)
-    examined = np.bincount(data.cell_pair, data.cell_shown * theta, minlength=n)
-    examined = np.maximum(examined, clicks)
+    trials = np.maximum(np.bincount(data.cell_pair, data.cell_shown * theta, minlength=n), clicks)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(examined > 0, clicks / examined, np.nan)
-    a, b = clicks + 0.5, examined - clicks + 0.5
-    return rate, beta.ppf(0.05, a, b), beta.ppf(0.95, a, b)
+        rate = np.where(trials > 0, clicks / trials, np.nan)
+        z2 = 1.645**2
+        centre = (rate + z2 / (2 * trials)) / (1 + z2 / trials)
+        half = np.sqrt(z2) / (1 + z2 / trials) * np.sqrt(
+            rate * (1 - rate) / trials + z2 / (4 * trials**2)
+        )
+    return rate, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def _labels(
