@@ -137,9 +137,7 @@ def test_split_delivery_keeps_event_ids_so_a_resend_stores_once(store: Store) ->
     assert len(first.stored) == len(again.stored) == 7 and len(store.events()) == 7
 
 
-def test_four_threads_with_one_percent_bad_lose_no_good_event(
-    store: Store, tmp_path: Path
-) -> None:
+def test_four_threads_with_one_percent_bad_lose_no_good_event(store: Store, tmp_path: Path) -> None:
     logger = flywheel.Logger(store, batch_size=50, flush_interval=0.01, max_buffer=2000,
                              spool=tmp_path / "s.jsonl")  # fmt: skip
     results: list[tuple[set, set]] = []

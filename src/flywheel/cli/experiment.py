@@ -98,7 +98,7 @@ def run(
         parsed = parsed.model_copy(update={"fill_unjudged": fill})
     if llm_min_grade is not None:
         parsed = parsed.model_copy(update={"llm_min_grade": llm_min_grade})
-    store = open_store(db) if save or parsed.fill_unjudged else None
+    store = open_store(db) if save or parsed.fill_unjudged or parsed.from_store else None
     result = run_experiment(parsed, store=store, save=save)
     _print_result(result)
     if result.run_id:

@@ -152,6 +152,7 @@ def _mine(
             if qid in row:
                 out[found >= 0] = d_emb[found[found >= 0]] @ q_emb[row[qid]]
             return out
+
     if not negatives:
         return mined
     return add_behavioural_negatives(

@@ -179,5 +179,3 @@ def assemble_training_labels(
     for qid, docs in out.exclude.items():
         docs -= set(out.positives.get(qid, {}))
     return out
-
-

@@ -27,7 +27,8 @@ from typing import Any
 
 from flywheel._internal.hashing import text_hash
 from flywheel.data.beir import load_beir
-from flywheel.data.types import Qrels, Queries, Run
+from flywheel.data.types import Corpus, Qrels, Queries, RetrievalDataset, Run
+from flywheel.errors import ConfigError
 from flywheel.evaluation.compare import Comparison, compare
 from flywheel.evaluation.cost import measure as measure_cost
 from flywheel.evaluation.evaluate import evaluate
@@ -43,6 +44,9 @@ from flywheel.judging.labels import LLMLabels
 logger = logging.getLogger(__name__)
 
 STORED_TOP_N = 10  # top results kept per query and variant, for reports
+# judgment sources a store experiment scores on, as flywheel run --db does; LLM grades only fill
+# unjudged pairs when the spec asks (fill_unjudged), never silently
+JUDGED_SOURCES = ("human", "benchmark")
 
 
 class Verdict(StrEnum):
@@ -295,7 +299,11 @@ def run_experiment(
     """
     folder = validate_spec(spec, check_models=check_models)
     t0 = time.perf_counter()
-    dataset = load_beir(folder)
+    chunks: dict[str, Corpus] = {}
+    if spec.from_store:
+        dataset, chunks = _store_dataset(spec, store)
+    else:
+        dataset = load_beir(folder)
     queries, qrels = dataset.split(spec.split)
     fill = spec.fill_unjudged
     fill_grades = _fill_grades(spec, qrels, store, folder, fill.value) if fill else None
@@ -303,17 +311,21 @@ def run_experiment(
     timings = {"load_dataset_s": time.perf_counter() - t0}
     runs: dict[str, Run] = {}
     costs: dict[str, dict[str, Any]] = {}
-    corpus_texts = [doc.text_for_encoding for doc in dataset.corpus.values()]
     for variant in spec.variants:
         logger.info("experiment %s: running variant %s", spec.name, variant.name)
         start = time.perf_counter()
-        _, runs[variant.name], profile = measure_cost(
-            lambda variant=variant: build_variant(variant, dataset.corpus, texts),
+        corpus = chunks.get(variant.chunking or "", dataset.corpus)
+        variant_texts = texts if corpus is dataset.corpus else _texts(corpus)
+        _, run, profile = measure_cost(
+            lambda variant=variant, corpus=corpus, t=variant_texts: build_variant(
+                variant, corpus, t
+            ),
             queries,
             k=variant.top_k or spec.top_k,
-            corpus_texts=corpus_texts,
+            corpus_texts=[doc.text_for_encoding for doc in corpus.values()],
             latency_queries=spec.latency_queries,
         )
+        runs[variant.name] = run if corpus is dataset.corpus else roll_up(run, corpus)
         costs[variant.name] = profile.to_dict()
         timings[f"{variant.name}_s"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -373,6 +385,53 @@ def shown_titles(
     return titles
 
 
+def _texts(corpus: Corpus) -> dict[str, str]:
+    return {doc_id: doc.text_for_encoding for doc_id, doc in corpus.items()}
+
+
+def roll_up(run: Run, chunks: Corpus) -> Run:
+    """Chunk results as document results: each document scores its best chunk's score, so a
+    variant retrieving chunks is measured against document-level judgments."""
+    out: Run = {}
+    for qid, scores in run.items():
+        docs: dict[str, float] = {}
+        for chunk_id, score in scores.items():
+            chunk = chunks.get(chunk_id)
+            doc_id = str(chunk.metadata.get("doc_id", chunk_id)) if chunk else chunk_id
+            if score > docs.get(doc_id, float("-inf")):
+                docs[doc_id] = score
+        out[qid] = docs
+    return out
+
+
+def _store_dataset(spec: ExperimentSpec, store: Any) -> tuple[RetrievalDataset, dict[str, Corpus]]:
+    """The store's corpus, queries and judgments (people and benchmarks; LLM grades only
+    through ``fill_unjudged``) read by :meth:`Store.to_dataset`, the reader ``flywheel run
+    --db`` uses; and the chunks of each strategy a variant retrieves over."""
+    with _opened(store) as handle:
+        dataset = handle.to_dataset(
+            spec.name,
+            sources=list(JUDGED_SOURCES),
+            level=spec.level,
+            strategy=spec.chunk_strategy,
+        )
+        known = handle.chunk_strategies()
+        wanted = {v.chunking for v in spec.variants if v.chunking not in (None, "documents")}
+        if spec.level == "chunk":
+            wanted.add(spec.chunk_strategy)
+        missing = sorted(w for w in wanted if w not in known)
+        if missing:
+            raise ConfigError(
+                f"{spec.source or '<spec>'}: the store has no chunks of strategy "
+                f"'{missing[0]}' (stored: {', '.join(sorted(known)) or 'none'}); run: "
+                f"flywheel chunk --strategy {missing[0]} (same --db)"
+            )
+        chunks = {w: handle.chunks(w) for w in wanted if w != spec.chunk_strategy}
+    if not dataset.corpus:
+        raise ConfigError("the store holds no documents; ingest a corpus first")
+    return dataset, chunks
+
+
 def corpus_fingerprint(doc_ids: Iterable[str]) -> dict[str, Any]:
     """How many documents were ranked and a hash of their ids: two runs with different
     fingerprints ranked different corpora and must not be paired (see ``stored_compare``)."""
@@ -412,11 +471,12 @@ def _opened(store: Any) -> Iterator[Any]:
 
 
 def _fill_grades(
-    spec: ExperimentSpec, qrels: Qrels, store: Any, folder: Path, source: str
+    spec: ExperimentSpec, qrels: Qrels, store: Any, folder: Path | None, source: str
 ) -> LLMLabels:
     """The stored grades that may fill holes; fails (with the commands to fix it) if none."""
+    ingest = f"flywheel ingest beir {folder} then " if folder is not None else ""
     fix = (
-        f"grade retrieved pairs into that store first: flywheel ingest beir {folder} then "
+        f"grade retrieved pairs into that store first: {ingest}"
         f"flywheel judge run --from topk --split {spec.split} (same --db), or remove "
         "fill_unjudged from the spec"
     )

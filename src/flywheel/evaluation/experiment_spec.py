@@ -60,6 +60,9 @@ class FusionMethod(StrEnum):
     WEIGHTED = "weighted"
 
 
+STORE_DATASET = "store"  # the dataset a spec names to run on the store of --db
+
+
 class UnjudgedFill(StrEnum):
     """A label source that may fill unjudged retrieved pairs (its name in the store)."""
 
@@ -81,7 +84,9 @@ class Variant(_Strict):
     reranker: str | None = None  # a CrossEncoder name or path
     rerank_depth: int = Field(100, ge=1)
     top_k: int | None = Field(None, ge=1)  # overrides the experiment's top_k
-    chunking: str | None = None  # None or "documents": whole documents
+    # None or "documents": whole documents; a stored chunk strategy (dataset = "store"):
+    # retrieve over its chunks, each document scored by its best chunk
+    chunking: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)  # extra keyword options for the retriever
 
     def retriever_spec(self) -> str:
@@ -136,7 +141,15 @@ class ExperimentSpec(_Strict):
     fill_unjudged: UnjudgedFill | None = None
     # with fill_unjudged: the lowest LLM grade that fills a hole as relevant (training's default)
     llm_min_grade: int = Field(DEFAULT_MIN_RELEVANT, ge=1, le=5)
+    # dataset = "store": judgments at document level (default) or at chunk level (the chunks
+    # of chunk_strategy are then the corpus every variant ranks)
+    level: str = "document"
+    chunk_strategy: str | None = None
     source: str | None = None
+
+    @property
+    def from_store(self) -> bool:
+        return self.dataset == STORE_DATASET
 
     def all_metrics(self) -> list[str]:
         """``metrics`` plus the primary and success metrics, in order, without duplicates."""
@@ -197,8 +210,9 @@ def check_model(name: str) -> None:
     )
 
 
-def validate_spec(spec: ExperimentSpec, *, check_models: bool = True) -> Path:
-    """Check everything that can fail before any work; returns the dataset folder."""
+def validate_spec(spec: ExperimentSpec, *, check_models: bool = True) -> Path | None:
+    """Check everything that can fail before any work; returns the dataset folder (None for
+    ``dataset = "store"``)."""
     from flywheel.retrieval.registry import known_retrievers
 
     for i, metric in enumerate(spec.metrics):
@@ -220,11 +234,19 @@ def validate_spec(spec: ExperimentSpec, *, check_models: bool = True) -> Path:
                 f"variants[{i}].retriever",
                 f"unknown retriever '{v.retriever}'; known: {', '.join(known)}",
             )
-        if v.chunking not in (None, "documents"):
+        if v.chunking not in (None, "documents") and not spec.from_store:
             raise _fail(
                 spec,
                 f"variants[{i}].chunking",
-                f"chunking '{v.chunking}' is not supported in experiments yet; use 'documents'",
+                f"chunking '{v.chunking}' needs the store's chunks: set dataset = "
+                f'"{STORE_DATASET}", run flywheel chunk --strategy {v.chunking}, then '
+                "flywheel experiment run SPEC --db URL",
+            )
+        if v.chunking not in (None, "documents") and spec.level == "chunk":
+            raise _fail(
+                spec,
+                f"variants[{i}].chunking",
+                'with level = "chunk" every variant ranks the chunks of chunk_strategy',
             )
         if check_models:
             for field, model in (("model", v.model), ("reranker", v.reranker)):
@@ -233,6 +255,17 @@ def validate_spec(spec: ExperimentSpec, *, check_models: bool = True) -> Path:
                         check_model(model)
                     except ValueError as exc:
                         raise _fail(spec, f"variants[{i}].{field}", str(exc)) from None
+    if spec.level not in ("document", "chunk"):
+        raise _fail(spec, "level", f"'{spec.level}' is not a level; use document or chunk")
+    if spec.level == "chunk" and not (spec.from_store and spec.chunk_strategy):
+        raise _fail(
+            spec,
+            "level",
+            f'level = "chunk" needs dataset = "{STORE_DATASET}" and a '
+            "chunk_strategy (one that flywheel chunk stored)",
+        )
+    if spec.from_store:
+        return None  # the store's splits and chunks are checked when it is opened
     base = Path(spec.source).parent if spec.source else None
     try:
         folder = resolve_dataset(spec.dataset, base)

@@ -47,9 +47,7 @@ def store_url(config: LoopConfig, out: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def load_loop_data(
-    config: LoopConfig, *, out: Path, say: Callable[[str], None]
-) -> LoopData:
+def load_loop_data(config: LoopConfig, *, out: Path, say: Callable[[str], None]) -> LoopData:
     """Ingest ``config.dataset`` when given, then read the store."""
     url = store_url(config, out)
     name = "flywheel"

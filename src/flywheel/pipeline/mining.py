@@ -79,9 +79,7 @@ def mine_negatives(
         out[found >= 0] = doc_emb[found[found >= 0]] @ query_emb[position[qid]]
         return out
 
-    known = {
-        q: {d: s for d, s in docs.items() if d in index} for q, docs in behavioural.items()
-    }
+    known = {q: {d: s for d, s in docs.items() if d in index} for q, docs in behavioural.items()}
     mined = add_behavioural_negatives(
         mined, train_q, train_qrels, known, score=score, config=settings, exclude=exclude
     )

@@ -341,9 +341,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         )
         runs.update(compared)
         costs.update({n: c.to_dict() for n, c in compared_costs.items()})
-        systems.update(
-            {n: reranked(systems[first], n, n, role=Role.COMPARISON) for n in compared}
-        )
+        systems.update({n: reranked(systems[first], n, n, role=Role.COMPARISON) for n in compared})
         for name, run in compared.items():
             dev_scores[name] = evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
 
