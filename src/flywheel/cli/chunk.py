@@ -35,6 +35,6 @@ def chunk(
     report = chunk_store(open_store(db), config)
     console.print(report.summary())
     console.print(
-        f"next: read chunk-level judgments with store.qrels(level='chunk', "
-        f"strategy='{config.name}')"
+        f'next: measure them: chunking = "{config.name}" in an experiment variant '
+        '(dataset = "store"), then flywheel experiment run SPEC.toml (same --db)'
     )
