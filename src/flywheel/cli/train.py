@@ -44,6 +44,35 @@ DevFraction = Annotated[
 ResumeOption = Annotated[
     bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
 ]
+ReportToOption = Annotated[
+    str,
+    typer.Option(
+        "--report-to",
+        help="Experiment trackers to log to: none, all (every installed one: TensorBoard, "
+        "MLflow, Weights & Biases...) or a comma list such as tensorboard,mlflow.",
+    ),
+]
+PushOption = Annotated[
+    str | None,
+    typer.Option(
+        "--push-to-hub",
+        help="Hugging Face repo id (user/name) to upload the model to when it is accepted "
+        "(needs the network: FLYWHEEL_ALLOW_NETWORK=1, and a login).",
+        show_default=False,
+    ),
+]
+
+
+def _push(result: Any, repo_id: str | None) -> None:
+    """Publish an accepted model; a rejected one stays local (it lost to its base)."""
+    if repo_id is None:
+        return
+    if not result.accepted:
+        out.print(f"not pushed to {repo_id}: the model was not accepted on dev")
+        return
+    from flywheel.training.hub import push_to_hub
+
+    out.print(f"pushed to {push_to_hub(result.model_path, repo_id)}")
 
 
 def _parse_dims(text: str | None) -> list[int] | None:
@@ -139,6 +168,8 @@ def embedder(
     min_gain: Annotated[float, typer.Option("--min-gain")] = 0.0,
     seed: int = 42,
     resume: ResumeOption = True,
+    report_to: ReportToOption = "none",
+    push_to_hub: PushOption = None,
 ) -> None:
     """Fine-tune a bi-encoder on (anchor, positive[, negatives]) rows; keep it only if it wins."""
     config = EmbedderTrainConfig(
@@ -152,6 +183,7 @@ def embedder(
         mini_batch_size=mini_batch_size,
         min_gain=min_gain,
         seed=seed,
+        report_to=report_to,
     )
     loaded = load_training_data(data)
     train_rows, dev = _dev_for(loaded, dev_fraction, graded=False, seed=seed, pool_size=pool_size)
@@ -178,6 +210,7 @@ def embedder(
         result.verdict,
         result.accepted,
     )
+    _push(result, push_to_hub)
 
 
 @app.command("reranker")
@@ -202,6 +235,8 @@ def reranker(
     min_gain: Annotated[float, typer.Option("--min-gain")] = 0.0,
     seed: int = 42,
     resume: ResumeOption = True,
+    report_to: ReportToOption = "none",
+    push_to_hub: PushOption = None,
 ) -> None:
     """Fine-tune a cross-encoder on (query, passage, score[, grade]) rows; keep it only if it
     beats the first-stage ranking on the dev set."""
@@ -215,6 +250,7 @@ def reranker(
         rerank_depth=depth,
         min_gain=min_gain,
         seed=seed,
+        report_to=report_to,
     )
     loaded = load_training_data(data)
     train_rows, dev = _dev_for(loaded, dev_fraction, graded=True, seed=seed, pool_size=0)
@@ -241,3 +277,4 @@ def reranker(
         result.verdict,
         result.accepted,
     )
+    _push(result, push_to_hub)

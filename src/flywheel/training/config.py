@@ -50,6 +50,16 @@ class BaseTrainConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1)
     dataloader_num_workers: int = Field(0, ge=0)
     min_gain: float = 0.0
+    # experiment trackers the trainer logs to, as transformers names them: "none", "all" (every
+    # installed one: TensorBoard, MLflow, Weights & Biases...) or a list such as ["tensorboard"]
+    report_to: list[str] = Field(default_factory=lambda: ["none"])
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _trackers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return value or ["none"]
 
     def resolved_bf16(self) -> bool:
         """The bf16 decision actually used: explicit setting, else CUDA with bf16 support."""

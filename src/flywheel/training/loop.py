@@ -16,6 +16,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from flywheel._internal.progress import progress_enabled, task
+from flywheel.errors import ConfigError
 from flywheel.training.artifacts import last_checkpoint
 from flywheel.training.config import BaseTrainConfig
 
@@ -35,6 +36,23 @@ def quiet(trainer: Any) -> Any:
 
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def report_to(trackers: list[str]) -> str | list[str]:
+    """``report_to`` for transformers, checked: a named tracker that is not installed fails
+    here with the package to install, not deep inside the trainer."""
+    if trackers in (["none"], ["all"]):
+        return trackers[0]
+    from transformers.integrations import get_available_reporting_integrations
+
+    available = get_available_reporting_integrations()
+    missing = [t for t in trackers if t not in available]
+    if missing:
+        raise ConfigError(
+            f"--report-to {missing[0]}: that tracker is not installed (installed: "
+            f"{', '.join(available) or 'none'}); pip install it, or use --report-to all"
+        )
+    return list(trackers)
 
 
 def training_arguments(
@@ -80,7 +98,7 @@ def training_arguments(
         "logging_strategy": "steps",
         "logging_steps": max(1, total // 100),
         "logging_first_step": True,
-        "report_to": "none",
+        "report_to": report_to(config.report_to),
         "disable_tqdm": True,
     }
     if config.gradient_checkpointing:  # named only when used: older transformers lack the name
