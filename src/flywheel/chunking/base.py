@@ -15,6 +15,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 
+from flywheel._internal.plugins import CHUNKERS as CHUNKER_PLUGINS
+from flywheel._internal.plugins import load_plugins
 from flywheel.data.types import Corpus
 from flywheel.errors import ConfigError, UnknownComponentError
 from flywheel.models import DEFAULT_BASE_MODEL, resolve_model
@@ -170,7 +172,14 @@ def register_chunker(name: str) -> Callable[[type[Chunker]], type[Chunker]]:
     return add
 
 
+def load_chunker_plugins() -> None:
+    """Chunkers that installed packages declare under the ``flywheel.chunkers`` entry point."""
+    load_plugins(CHUNKER_PLUGINS, lambda name, cls: register_chunker(name)(cls))
+
+
 def get_chunker(config: ChunkConfig, measure: Measure | None = None) -> Chunker:
+    if config.strategy not in CHUNKERS:
+        load_chunker_plugins()
     if config.strategy not in CHUNKERS:
         raise UnknownComponentError("chunking strategy", config.strategy, CHUNKERS)
     return CHUNKERS[config.strategy](config, measure)

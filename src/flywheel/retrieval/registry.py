@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from flywheel._internal import plugins
+from flywheel._internal.plugins import load_plugins
 from flywheel.data.types import Corpus
 from flywheel.errors import ConfigError, UnknownComponentError
 from flywheel.hosted.providers import is_hosted_model
@@ -50,7 +52,13 @@ def register_retriever(name: str, factory: RetrieverFactory, *, replace: bool = 
     _FACTORIES[name] = factory
 
 
+def _load_plugins() -> None:
+    load_plugins(plugins.RETRIEVERS, lambda name, factory: register_retriever(name, factory))
+
+
 def known_retrievers() -> list[str]:
+    """Built-in, registered and entry-point (``flywheel.retrievers``) retrievers."""
+    _load_plugins()
     return sorted(_FACTORIES)
 
 
@@ -63,6 +71,8 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 def build_retriever(spec: str, corpus: Corpus, **options: Any) -> Retriever:
     """Build the retriever a spec names over ``corpus``; ``options`` go to its factory."""
     name, argument = parse_spec(spec)
+    if name not in _FACTORIES:
+        _load_plugins()
     if name not in _FACTORIES:
         raise UnknownComponentError("retriever", name, _FACTORIES)
     factory = _FACTORIES[name]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flywheel._internal.plugins import METRICS, load_plugins
 from flywheel.errors import UnknownComponentError
 from flywheel.evaluation.metric_spec import MetricSpec
 from flywheel.evaluation.metrics import binary, ndcg
@@ -39,8 +40,14 @@ def register_metric(name: str, fn: MetricFn, *, replace: bool = False) -> None:
     _METRICS[key] = fn
 
 
+def _load_plugins() -> None:
+    load_plugins(METRICS, lambda name, fn: register_metric(name, fn))
+
+
 def known_metrics() -> list[str]:
-    """Every registered metric name (use them with an optional ``@k`` cutoff)."""
+    """Every registered metric name (use them with an optional ``@k`` cutoff), entry-point
+    plugins (``flywheel.metrics``) included."""
+    _load_plugins()
     return sorted(_METRICS)
 
 
@@ -48,6 +55,9 @@ def resolve_metric(spec: str | MetricSpec) -> tuple[MetricSpec, MetricFn]:
     """Parse ``spec`` and find its function, or raise naming every known metric."""
     parsed = spec if isinstance(spec, MetricSpec) else MetricSpec.parse(spec)
     fn = _METRICS.get(parsed.name)
+    if fn is None:
+        _load_plugins()
+        fn = _METRICS.get(parsed.name)
     if fn is None:
         raise UnknownComponentError("metric", str(spec), [f"{m}@k" for m in known_metrics()])
     return parsed, fn
