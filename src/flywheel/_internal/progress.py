@@ -29,6 +29,28 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty() and "PYTEST_CURRENT_TEST" not in os.environ
 
 
+QUIET_ENV = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")
+
+
+def silence_third_party_bars() -> None:
+    """Where flywheel draws no bar (output piped, logged, tested), the libraries it calls draw
+    none either: transformers' "Loading weights", datasets' and tqdm bars would otherwise fill
+    a CI log. Set before those libraries load (the CLI does it first); a user's own
+    ``TQDM_DISABLE=0`` and the like win."""
+    if progress_enabled():
+        return
+    for name in QUIET_ENV:
+        os.environ.setdefault(name, "1")
+    if "huggingface_hub" in sys.modules:  # already loaded: its switch, not its environment
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
 def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),

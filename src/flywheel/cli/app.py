@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from flywheel._internal.progress import silence_third_party_bars
 from flywheel.cli import (
     batch,
     chunk,
@@ -82,6 +83,7 @@ app.add_typer(batch.app, name="batch")
 def main() -> None:
     """Console-script entry point: FlywheelErrors become one clear line and exit code 1."""
     ensure_offline()
+    silence_third_party_bars()
     try:
         app()
     except FlywheelError as exc:
