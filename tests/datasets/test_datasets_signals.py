@@ -140,7 +140,21 @@ def test_citations_and_answer_feedback(clock):
     reasons = {n.chunk_id: n.reasons for n in labels.behavioural_negatives()}
     assert reasons == {"b": ("not_cited",), "c": ("not_cited",)}
     shallow = labels_from_events(events, LabelPolicy(context_depth=2))
-    assert "not_cited" not in shallow.labels[("q2", "c")].signal_counts
+    beyond = shallow.labels.get(("q2", "c"))  # past the context and never clickable: no label
+    assert beyond is None or "not_cited" not in beyond.signal_counts
+
+
+def test_results_nobody_could_click_are_no_evidence_against(clock):
+    """A chat app logs retrievals, citations and answer votes, never clicks: its shown results
+    are not "not clicked". One answer citing a document, voted up, makes it a positive."""
+    events = [
+        shown("s", "q", ["a", "b", "c"], clock),
+        CitationEvent(session_id="s", qid="q", chunk_ids=("a",), timestamp=clock()),
+        AnswerFeedbackEvent(session_id="s", qid="q", positive=True, timestamp=clock()),
+    ]
+    labels = labels_from_events(events)
+    assert labels.labels[("q", "a")].polarity == Polarity.POSITIVE
+    assert "ignored" not in labels.labels[("q", "a")].signal_counts
 
 
 def test_preferences_reformulations_and_more_like_this(clock):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from capture_helpers import DOCS
 from typer.testing import CliRunner
 
@@ -87,8 +86,4 @@ def test_feedback_becomes_labels_and_triplets(api, store: Store, tmp_path: Path)
     assert all(row["negative"] != row["positive"] for row in rows)
     assert (live, TEXTS["dog-2"]) not in pairs  # thumbed down: never a positive
     assert saved.manifest["inputs"]["events"] == len(store.events())
-    # via the reformulation: the label is positive (tests/datasets), but since the one-loop
-    # rewrite the row for the rewritten query is missing from the triplets; tracked in the
-    # issue 17 note, to be fixed in the next session
-    if (queries[qids["first"]], TEXTS["cat-2"]) not in pairs:
-        pytest.xfail("reformulation positive labelled but not in triplets (issue 17 note)")
+    assert (queries[qids["first"]], TEXTS["cat-2"]) in pairs  # via the reformulation

@@ -120,9 +120,19 @@ class _Builder:
 
 
 def _session(
-    b: _Builder, session: str, qid: str, group: list[Event], opt: ExtractOptions
+    b: _Builder,
+    session: str,
+    qid: str,
+    group: list[Event],
+    opt: ExtractOptions,
+    *,
+    clickable: bool = True,
 ) -> dict[str, set[Signal]]:
-    """Signals of one (session, query); returns them per chunk for the liked-ness checks."""
+    """Signals of one (session, query); returns them per chunk for the liked-ness checks.
+
+    ``clickable=False`` (no session of this query ever logged a click: a chat answer with
+    citations, say) counts no impressions: a result nobody could click says nothing by not
+    being clicked."""
     seen: dict[str, set[Signal]] = defaultdict(set)
 
     def add(chunk: str, signal: Signal) -> None:
@@ -154,7 +164,7 @@ def _session(
             b.impressions.append((b.pair(qid, chunk, session), 0, 1))
     deepest = max((shown[c] for c in clicks if c in shown and shown[c] <= opt.max_rank), default=0)
     for chunk, rank in shown.items():
-        if rank > opt.max_rank:
+        if rank > opt.max_rank or not clickable:
             continue
         i = b.pair(qid, chunk, session)
         clicked = chunk in clicks
@@ -207,9 +217,10 @@ def extract(events: list[Event], options: ExtractOptions | None = None) -> Inter
     for event in ordered:
         groups[(event.session_id, event.qid)].append(event)
         kinds[str(event.kind)] += 1
+    clickable = {e.qid for e in ordered if isinstance(e, ClickEvent | DwellEvent)}
     liked: dict[tuple[str, str], list[str]] = {}
     for (session, qid), group in groups.items():
-        seen = _session(b, session, qid, group, opt)
+        seen = _session(b, session, qid, group, opt, clickable=qid in clickable)
         liked[(session, qid)] = [c for c, found in seen.items() if found & LIKED]
     preferences: list[tuple[str, str, str]] = []
     pairs_doc_doc: list[tuple[str, str]] = []
