@@ -153,3 +153,21 @@ def test_judge_cli_with_a_local_model_needs_no_key(tiny_lm: Path, local_env: Pat
     assert again.exit_code == 0 and f"0 calls, {pairs} cached" in again.output
     agree = runner.invoke(app, ["judge", "agreement", "--db", db])
     assert agree.exit_code == 0 and "weighted kappa" in agree.output, agree.output
+
+
+def test_synth_questions_with_a_local_model_needs_no_key(tiny_lm: Path, local_env: Path, tmp_path):
+    from typer.testing import CliRunner
+
+    from flywheel.cli.app import app
+    from flywheel.store import Store
+
+    db = str(tmp_path / "synth.db")
+    Store(db).add_documents(
+        [{"doc_id": f"d{i}", "text": f"my card {w} is lost and the exchange rate fee"}
+         for i, w in enumerate(["one", "two", "three"])]
+    )  # fmt: skip
+    args = ["synth", "questions", "--n", "3", "--no-embed", "--model", f"local:{tiny_lm}"]
+    done = CliRunner().invoke(app, [*args, "--db", db])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert f"local:{tiny_lm}: 3 calls" in said and "s here" in said

@@ -175,7 +175,8 @@ class HostedClient:
     def transport(self) -> Transport:
         with self._transport_lock:
             if self._transport is None:
-                if not self.credentials.api_key:  # a dry-run client never sends
+                needs_key = not self.in_process
+                if needs_key and not self.credentials.api_key:  # a dry-run client never sends
                     raise missing_key_error(self.provider)
                 self._transport = make_transport(self.credentials, timeout=self.timeout)
             return self._transport
