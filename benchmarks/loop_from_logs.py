@@ -69,7 +69,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bias-2": dict(bias=2.0),
 }
 DEFAULT_VARIANTS = "bias-0.5,bias-1,bias-1-noisy-dwell"
-console = Console(stderr=False)
+console = Console(width=160)
 
 
 def say(line: str) -> None:
@@ -297,7 +297,7 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
         "F1",
         "neg. truly non-rel",
         "AUC",
-        "recall @1 / 7-10",
+        "recall by best rank 1 / 2-3 / 4-6 / 7-10",
     ):
         table.add_column(col)
     for name, fig in results.items():
@@ -316,21 +316,23 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
                 if q["negatives_truly_nonrelevant"] is None
                 else f"{q['negatives_truly_nonrelevant']:.3f} of {q['negatives']}",
                 "" if q["auc"] is None else f"{q['auc']:.3f}",
-                f"{br['1']} / {br['7-10']}",
+                " / ".join("-" if br[b] is None else f"{br[b]:.2f}" for b in RANK_BUCKETS),
             )
     console.print(table)
-    table = Table(title="(b) examination propensity by rank: estimated (true)")
+    table = Table(title="(b) examination propensity by rank: estimated against true")
     table.add_column("variant")
     for r in range(1, 11):
         table.add_column(str(r))
     table.add_column("max rel. error")
     for name, fig in results.items():
         p = fig["propensity"]
-        cells = [
-            f"{p['estimated'].get(str(r), float('nan')):.2f} ({p['true'][str(r)]:.2f})"
-            for r in range(1, 11)
-        ]
-        table.add_row(name, *cells, f"{p['max_relative_error']:.2f}")
+        table.add_row(f"{name} true", *(f"{p['true'][str(r)]:.3f}" for r in range(1, 11)), "")
+        estimated = [p["estimated"].get(str(r)) for r in range(1, 11)]
+        table.add_row(
+            f"{name} estimated",
+            *("" if v is None else f"{v:.3f}" for v in estimated),
+            f"{p['max_relative_error']:.2f}",
+        )
     console.print(table)
     if training is None:
         return
