@@ -197,7 +197,14 @@ def run_loop(out: Path, source: list[str], extra: list[str]) -> dict[str, Any]:
 def trained_result(summary: dict[str, Any]) -> tuple[EvaluationResult, dict[str, Any]]:
     test = Comparison.from_dict(summary["test"])
     name = "fine-tuned dense"
-    info = {"selected": summary.get("selected"), "accepted": summary.get("embedder_accepted")}
+    info = {
+        "selected": summary.get("selected"),
+        "accepted": summary.get("embedder_accepted"),
+        "split_sizes": summary.get("split_sizes"),
+        "training_labels": summary.get("labels"),
+        "loop_base_ndcg@10": round(test.mean("base dense", "ndcg@10"), 4),
+        "timing_s": {k: round(v) for k, v in (summary.get("timings") or {}).items()},
+    }
     return test.results[name], info
 
 
@@ -414,11 +421,10 @@ def train_and_test(
     gain = qrels_fig["ndcg@10_delta"]
     logs: dict[str, Any] = {}
     for name, db in stores.items():
-        summary = run_loop(db.parent / "loop", ["--db", f"sqlite:///{db}"], extra)
+        summary = run_loop(db.parent / "loop", ["--db", f"sqlite:///{db.resolve()}"], extra)
         result, info = trained_result(summary)
         fig = {**versus_base(test_qrels, base, result), **info}
         fig["share_of_qrels_gain"] = round(fig["ndcg@10_delta"] / gain, 3) if gain > 0 else None
-        fig["label_sources"] = summary.get("label_sources") or summary.get("training_labels")
         logs[name] = fig
     return {
         "test_queries": len(test_qrels),
