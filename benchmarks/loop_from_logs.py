@@ -322,10 +322,11 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
     if training is None:
         return
     table = Table(title=f"(c) test, {training['test_queries']} queries: paired tests vs base")
-    for col in ("system", "nDCG@10", "delta", "p", "recall@100", "delta", "p", "share of gain"):
+    columns = ("system", "nDCG@10", "delta", "p", "recall@100", "delta", "p", "share of gain")
+    for col in (*columns, "dev gate"):
         table.add_column(col)
     base = training["base"]
-    table.add_row("base", f"{base['ndcg@10']:.4f}", "", "", f"{base['recall@100']:.4f}", "", "", "")
+    table.add_row("base", f"{base['ndcg@10']:.4f}", "", "", f"{base['recall@100']:.4f}")
     rows = [("trained on true qrels", training["qrels_trained"])]
     rows += [(f"logs only: {n}", training["logs_only"][n]) for n in training["logs_only"]]
     for label, f in rows:
@@ -338,6 +339,7 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
             f"{f['recall@100_delta']:+.4f}",
             f"{f['recall@100_p']:.3g}",
             "" if f.get("share_of_qrels_gain") is None else f"{f['share_of_qrels_gain']:.2f}",
+            {True: "accepted", False: "rejected"}.get(f.get("accepted"), ""),
         )
     console.print(table)
 
