@@ -11,10 +11,10 @@ and clicks, dwells and leaves thumbs as the variant says. The sessions are logge
 
 (a) label quality against the true training qrels, over every shown (query, document) pair:
     the project's labels (``labels_from_events`` on the store's events, default policy) and
-    naive click counting (positive when the pair's click-through rate exceeds a threshold; the
-    best threshold by F1 is reported): precision, recall and F1 of positives, the share of
-    negatives truly non-relevant, AUC of the relevance score, and recall by the best rank a
-    relevant document was shown at;
+    naive click counting (``click_through_labels``: positive when the click-through rate
+    reaches a threshold; the best threshold by F1 is reported): precision, recall and F1 of
+    positives, the share of negatives truly non-relevant, AUC of the relevance score, and recall
+    by the best rank a relevant document was shown at;
 (b) the estimated examination propensity against the truth at ranks 1-10;
 (c) unless ``--labels-only``: test nDCG@10 and recall@100 (300 queries) of the base model, of
     ``flywheel run --db STORE`` (trained from the logs only) and of ``flywheel run --dataset
@@ -36,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,10 +46,10 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 import flywheel
-from flywheel.data.events import ClickEvent, Event, RetrievalEvent
+from flywheel.data.events import Event
 from flywheel.data.types import Qrels, Queries, Run
-from flywheel.datasets.propensity import estimate_propensity
-from flywheel.datasets.signals import EventLabels, Label, Polarity, labels_from_events
+from flywheel.datasets.label_quality import click_through_labels, label_agreement
+from flywheel.datasets.signals import EventLabels, Polarity, labels_from_events
 from flywheel.evaluation import Comparison, EvaluationResult, compare, evaluate
 from flywheel.retrieval.bm25 import BM25Retriever
 from flywheel.store import Store
@@ -69,7 +68,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bias-2": dict(bias=2.0),
 }
 DEFAULT_VARIANTS = "bias-0.5,bias-1,bias-1-noisy-dwell"
-console = Console(stderr=False)
+console = Console(width=160)
 
 
 def say(line: str) -> None:
@@ -109,23 +108,6 @@ def template_store(path: Path, folder: Path) -> Path:
 
 
 # -- (a) label quality ----------------------------------------------------------------------------
-def label_score(label: Label | None) -> float:
-    """The label model's relevance estimate when it has one, else its ordinal standing:
-    negative < no label < neutral (by grade) < positive (by grade)."""
-    if label is None:
-        return 0.0
-    for name in ("relevance", "estimate", "probability"):
-        value = getattr(label, name, None)
-        if isinstance(value, int | float):
-            return float(value)
-    grade = label.grade or 0
-    if label.polarity == Polarity.NEGATIVE:
-        return -1.0 - (1 - min(grade, 1))
-    if label.polarity == Polarity.POSITIVE:
-        return 10.0 + grade
-    return grade / 10
-
-
 def quality(
     truth: SimulationTruth,
     positive: set[tuple[str, str]],
@@ -158,42 +140,30 @@ def quality(
     }
 
 
-def project_quality(truth: SimulationTruth, labels: EventLabels) -> dict[str, Any]:
+def labels_quality(truth: SimulationTruth, labels: EventLabels) -> dict[str, Any]:
+    """:func:`quality` of a label set: its positives and negatives, scored by ``relevance``
+    (``P(relevant)`` for the click model, the click-through rate for the naive labels)."""
     positive = {k for k, lab in labels.labels.items() if lab.polarity == Polarity.POSITIVE}
     negative = {k for k, lab in labels.labels.items() if lab.polarity == Polarity.NEGATIVE}
-    score = {pair: label_score(labels.labels.get(pair)) for pair in truth.shown_pairs}
-    out = quality(truth, positive, negative, score)
-    out["summary"] = labels.to_dict()
-    return out
+    return quality(truth, positive, negative, labels.relevance())
 
 
-def click_through(events: list[Event], depth: int) -> dict[tuple[str, str], float]:
-    """Clicks / impressions per (qid, doc_id) over ranks 1..depth: naive click counting."""
-    shown: Counter[tuple[str, str]] = Counter()
-    clicked: Counter[tuple[str, str]] = Counter()
-    for event in events:
-        if isinstance(event, RetrievalEvent):
-            shown.update((event.qid, doc) for doc, rank, _ in event.results if rank <= depth)
-        elif isinstance(event, ClickEvent):
-            clicked[(event.qid, event.chunk_id)] += 1
-    return {pair: clicked[pair] / n for pair, n in shown.items()}
-
-
-def naive_quality(truth: SimulationTruth, ctr: dict[tuple[str, str], float]) -> dict[str, Any]:
-    per = {}
-    for t in THRESHOLDS:
-        positive = {pair for pair, rate in ctr.items() if rate > t}
-        per[str(t)] = quality(truth, positive, set(ctr) - positive, ctr)
+def naive_quality(truth: SimulationTruth, events: list[Event], depth: int) -> dict[str, Any]:
+    """Naive click counting at every threshold of :data:`THRESHOLDS`; the best by F1."""
+    per = {
+        str(t): labels_quality(truth, click_through_labels(events, t, max_rank=depth))
+        for t in THRESHOLDS
+    }
     best = max(per, key=lambda t: per[t]["f1"])
     return {"best_threshold": float(best), "best": per[best], "thresholds": per}
 
 
 # -- (b) propensities -----------------------------------------------------------------------------
-def estimated_propensity(events: list[Event], labels: EventLabels) -> dict[int, float]:
-    """The label model's own estimate when it made one, else the project's estimator."""
-    table = labels.propensity or estimate_propensity(events, max_rank=10)
-    top = table.get(1) or 1.0
-    return {r: table[r] / top for r in range(1, 11) if r in table}
+def estimated_propensity(labels: EventLabels) -> dict[int, float]:
+    """The label model's examination curve, normalised to rank 1, ranks 1-10."""
+    theta = labels.propensity.theta if labels.propensity is not None else {}
+    top = theta.get(1) or 1.0
+    return {r: theta[r] / top for r in range(1, 11) if r in theta}
 
 
 def propensity_figures(truth: SimulationTruth, estimate: dict[int, float]) -> dict[str, Any]:
@@ -227,7 +197,14 @@ def run_loop(out: Path, source: list[str], extra: list[str]) -> dict[str, Any]:
 def trained_result(summary: dict[str, Any]) -> tuple[EvaluationResult, dict[str, Any]]:
     test = Comparison.from_dict(summary["test"])
     name = "fine-tuned dense"
-    info = {"selected": summary.get("selected"), "accepted": summary.get("embedder_accepted")}
+    info = {
+        "selected": summary.get("selected"),
+        "accepted": summary.get("embedder_accepted"),
+        "split_sizes": summary.get("split_sizes"),
+        "training_labels": summary.get("labels"),
+        "loop_base_ndcg@10": round(test.mean("base dense", "ndcg@10"), 4),
+        "timing_s": {k: round(v) for k, v in (summary.get("timings") or {}).items()},
+    }
     return test.results[name], info
 
 
@@ -277,9 +254,17 @@ def simulate_variant(
     figures: dict[str, Any] = {
         "simulation": {k: v for k, v in truth.to_dict().items() if k != "config"},
         "config": {k: v for k, v in config.to_dict().items() if k in (*COMMON, *VARIANTS[name])},
-        "labels": project_quality(truth, labels),
-        "naive": naive_quality(truth, click_through(events, config.depth)),
-        "propensity": propensity_figures(truth, estimated_propensity(events, labels)),
+        "labels": {
+            **labels_quality(truth, labels),
+            "agreement": label_agreement(labels, world["train_qrels"]),
+            "counts": dict(sorted(labels.counts.items())),
+        },
+        "naive": naive_quality(truth, events, config.depth),
+        "propensity": {
+            **propensity_figures(truth, estimated_propensity(labels)),
+            "method": labels.propensity.method if labels.propensity else None,
+            "identified": labels.propensity.identified if labels.propensity else None,
+        },
         "timing_s": {"simulate": round(simulated, 1), "labels": round(labelled, 1)},
     }
     return db, figures
@@ -297,12 +282,12 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
         "F1",
         "neg. truly non-rel",
         "AUC",
-        "recall @1 / 7-10",
+        "recall by best rank 1 / 2-3 / 4-6 / 7-10",
     ):
         table.add_column(col)
     for name, fig in results.items():
         naive = fig["naive"]
-        rows = [("project", fig["labels"]), (f"CTR > {naive['best_threshold']}", naive["best"])]
+        rows = [("project", fig["labels"]), (f"CTR >= {naive['best_threshold']}", naive["best"])]
         for label, q in rows:
             br = q["recall_by_best_rank"]
             table.add_row(
@@ -316,29 +301,32 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
                 if q["negatives_truly_nonrelevant"] is None
                 else f"{q['negatives_truly_nonrelevant']:.3f} of {q['negatives']}",
                 "" if q["auc"] is None else f"{q['auc']:.3f}",
-                f"{br['1']} / {br['7-10']}",
+                " / ".join("-" if br[b] is None else f"{br[b]:.2f}" for b in RANK_BUCKETS),
             )
     console.print(table)
-    table = Table(title="(b) examination propensity by rank: estimated (true)")
+    table = Table(title="(b) examination propensity by rank: estimated against true")
     table.add_column("variant")
     for r in range(1, 11):
         table.add_column(str(r))
     table.add_column("max rel. error")
     for name, fig in results.items():
         p = fig["propensity"]
-        cells = [
-            f"{p['estimated'].get(str(r), float('nan')):.2f} ({p['true'][str(r)]:.2f})"
-            for r in range(1, 11)
-        ]
-        table.add_row(name, *cells, f"{p['max_relative_error']:.2f}")
+        table.add_row(f"{name} true", *(f"{p['true'][str(r)]:.3f}" for r in range(1, 11)), "")
+        estimated = [p["estimated"].get(str(r)) for r in range(1, 11)]
+        table.add_row(
+            f"{name} estimated",
+            *("" if v is None else f"{v:.3f}" for v in estimated),
+            f"{p['max_relative_error']:.2f}",
+        )
     console.print(table)
     if training is None:
         return
     table = Table(title=f"(c) test, {training['test_queries']} queries: paired tests vs base")
-    for col in ("system", "nDCG@10", "delta", "p", "recall@100", "delta", "p", "share of gain"):
+    columns = ("system", "nDCG@10", "delta", "p", "recall@100", "delta", "p", "share of gain")
+    for col in (*columns, "dev gate"):
         table.add_column(col)
     base = training["base"]
-    table.add_row("base", f"{base['ndcg@10']:.4f}", "", "", f"{base['recall@100']:.4f}", "", "", "")
+    table.add_row("base", f"{base['ndcg@10']:.4f}", "", "", f"{base['recall@100']:.4f}")
     rows = [("trained on true qrels", training["qrels_trained"])]
     rows += [(f"logs only: {n}", training["logs_only"][n]) for n in training["logs_only"]]
     for label, f in rows:
@@ -351,6 +339,7 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
             f"{f['recall@100_delta']:+.4f}",
             f"{f['recall@100_p']:.3g}",
             "" if f.get("share_of_qrels_gain") is None else f"{f['share_of_qrels_gain']:.2f}",
+            {True: "accepted", False: "rejected"}.get(f.get("accepted"), ""),
         )
     console.print(table)
 
@@ -434,11 +423,10 @@ def train_and_test(
     gain = qrels_fig["ndcg@10_delta"]
     logs: dict[str, Any] = {}
     for name, db in stores.items():
-        summary = run_loop(db.parent / "loop", ["--db", f"sqlite:///{db}"], extra)
+        summary = run_loop(db.parent / "loop", ["--db", f"sqlite:///{db.resolve()}"], extra)
         result, info = trained_result(summary)
         fig = {**versus_base(test_qrels, base, result), **info}
         fig["share_of_qrels_gain"] = round(fig["ndcg@10_delta"] / gain, 3) if gain > 0 else None
-        fig["label_sources"] = summary.get("label_sources") or summary.get("training_labels")
         logs[name] = fig
     return {
         "test_queries": len(test_qrels),
