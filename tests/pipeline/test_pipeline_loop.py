@@ -163,6 +163,7 @@ def test_cli_run_skips_the_reranker_by_default(med: Path, tmp_path: Path, tiny_m
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reranker"] is None
     assert any("re-ranker: skipped - no cross-encoder" in v for v in summary["verdicts"])
+    assert any("learned re-ranker" in v for v in summary["verdicts"])  # the stage that needs none
     assert "--reranker-base" in result.output
     assert not any("re-rank" in s for s in summary["test"]["systems"])
     from flywheel.store import Store

@@ -88,3 +88,8 @@ def test_run_on_a_store_with_logs_and_no_training_judgments(
     # systems are typed; the selection is one of the loop's own, chosen on dev
     assert result.systems[result.selected]["role"] == "loop"
     assert result.summary_path.exists() and result.report_path.exists()
+    # the log labels are checked against the people's judgments (the test queries' pairs that
+    # were logged: none here, so no agreement table) and the position-bias curve is drawn
+    assert result.labels["propensity_curve"]["rank"][0] == 1
+    html = result.report_path.read_text()
+    assert "Training labels by source" in html and "Position bias estimated" in html

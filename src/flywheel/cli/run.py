@@ -79,6 +79,14 @@ def run(
     reranker_base: Annotated[
         str | None, typer.Option(help="cross-encoder to fine-tune (folder or Hub id)")
     ] = None,
+    learned_reranker: Annotated[
+        bool,
+        typer.Option(
+            "--learned-reranker/--no-learned-reranker",
+            help="LambdaMART over the first stages' candidates, learned on dev and kept only if "
+            "it wins there (needs no pretrained cross-encoder)",
+        ),
+    ] = True,
     rerank_depth: Annotated[int, typer.Option(help="re-rank the top N")] = 20,
     rerank_negatives: Annotated[
         int, typer.Option(help="negatives per query for re-ranker training")
@@ -153,6 +161,7 @@ def run(
         base_model=base,
         db=db,
         use_events=events,
+        learned_reranker=learned_reranker,
         test_split=test_split,
         near_duplicate_threshold=leak_threshold or None,
         device=device,

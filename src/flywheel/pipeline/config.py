@@ -79,6 +79,10 @@ class LoopConfig(BaseModel):
         default_factory=lambda: EmbedderTrainConfig(eval_each_epoch=False)
     )
     reranker: RerankerSettings = Field(default_factory=RerankerSettings)
+    # LambdaMART over the first stages' candidates (flywheel.training.ltr), learned from the dev
+    # queries and kept only if it wins a 5-fold cross-validation there
+    learned_reranker: bool = True
+    learned_reranker_depth: int = Field(100, ge=10)
     max_train_queries: int | None = None  # subsample for a quick look; None = all
     # also train sentence-transformers' plain recipe (MNRL on the training pairs, same settings)
     # and test the selected pipeline against it: the flywheel's value over doing it alone

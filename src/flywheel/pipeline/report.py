@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from flywheel.data.types import Queries, RetrievalDataset
 from flywheel.pipeline.comparisons import is_comparison
-from flywheel.reports import Report
+from flywheel.reports import Report, plots
 from flywheel.reports.report import esc
 from flywheel.reports.roadmap import add_roadmap
 from flywheel.roadmap import Candidate, rank
@@ -87,6 +87,39 @@ def loop_roadmap(result: LoopResult) -> list[Candidate]:
     return candidates
 
 
+def _label_sections(report: Report, labels: dict) -> None:
+    """Where the training labels came from, how far the log labels agree with people, and the
+    position-bias curve the click model estimated."""
+    if not labels:
+        return
+    rows = [["positives", k, v] for k, v in labels.get("positives", {}).items()]
+    rows += [
+        ["positives from logs", k, v] for k, v in labels.get("positives_by_signal", {}).items()
+    ]
+    rows += [
+        ["negatives in triplets", k, v] for k, v in labels.get("negatives_by_source", {}).items()
+    ]
+    if rows:
+        report.add_table("Training labels by source", ["label", "source", "count"], rows)
+    agreement = labels.get("agreement_with_judgments")
+    if agreement:
+        keys = ["pairs", "precision", "recall", "f1", "negatives_not_relevant", "auc"]
+        report.add_table(
+            "Log labels against your judgments (logged pairs of judged queries; unjudged counts as"
+            " not relevant)",
+            keys,
+            [[agreement.get(k) if agreement.get(k) is not None else "n/a" for k in keys]],
+        )
+    curve = labels.get("propensity_curve")
+    if curve and curve.get("rank"):
+        report.add_figure(
+            "Position bias estimated from the logs",
+            plots.propensity_curve({"estimated": curve}),
+            caption="Examination probability by rank relative to rank 1, fitted to the logs "
+            "(hollow: too little data at that rank, carried from its neighbours).",
+        )
+
+
 def write_loop_report(
     result: LoopResult, path: Path, *, dataset: RetrievalDataset, queries: Queries
 ) -> Path:
@@ -112,6 +145,14 @@ def write_loop_report(
         f"chosen on the dev split (never the test split); the test split "
         f"below was only measured.{esc(notes)}</p>",
     )
+    _label_sections(report, result.labels)
+    learned = result.learned_reranker or {}
+    if learned.get("importances"):
+        report.add_figure(
+            "What the learned re-ranker relies on",
+            plots.feature_importances(learned["importances"]),
+            caption=learned["verdict"],
+        )
     dev_rows = [
         [n, *(f"{s[m]:.4f}" for m in result.test.metrics)] for n, s in result.dev_scores.items()
     ]

@@ -16,7 +16,8 @@ from flywheel.retrieval.rerank import CrossEncoderReranker
 
 FIRST_STAGE = "base hybrid"  # what the re-ranker must beat on dev
 SKIPPED_RERANKER = (
-    "re-ranker: skipped - no cross-encoder to start from. Name one with --reranker-base "
+    "cross-encoder re-ranker: skipped - no cross-encoder to start from (the learned re-ranker "
+    "needs none). Name one with --reranker-base "
     "(a local folder or Hub id), or pass --reranker to grow one from the base model's backbone "
     "(measured on SciFact: dev nDCG@10 0.303 vs 0.706 for the first stage, after 14 min of CPU)."
 )

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from flywheel._internal.io import write_json
-from flywheel.data.types import Run
+from flywheel.data.types import RetrievalDataset, Run
+from flywheel.datasets.label_quality import label_agreement
 from flywheel.datasets.training_labels import TrainingLabels, assemble_training_labels
 from flywheel.evaluation import Comparison, compare, evaluate
 from flywheel.evaluation.cost import CostProfile, measure
@@ -35,6 +36,7 @@ from flywheel.pipeline.comparisons import (
 )
 from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.data import LoopData, load_loop_data
+from flywheel.pipeline.learned_rerank import LEARNED, train_learned_reranker
 from flywheel.pipeline.mining import embedder_rows, mine_negatives
 from flywheel.pipeline.reference import REFERENCE, train_reference, versus_reference
 from flywheel.pipeline.reranking import SKIPPED_RERANKER, train_and_apply_reranker
@@ -79,6 +81,7 @@ class LoopResult:
     # each system's typed description
     labels: dict[str, Any] = field(default_factory=dict)
     splits: dict[str, Any] = field(default_factory=dict)
+    learned_reranker: dict[str, Any] | None = None
     systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     # latency p50/p95 and cost per measured system (dense ones, BM25, comparisons; fused and
     # re-ranked loop systems are not timed per query)
@@ -104,6 +107,7 @@ class LoopResult:
             "peak_memory_mb": self.peak_memory_mb,
             "verdicts": self.verdicts,
             "labels": self.labels,
+            "learned_reranker": self.learned_reranker,
             "splits": self.splits,
             "systems": self.systems,
             "costs": self.costs,
@@ -124,6 +128,24 @@ def _labels(data: LoopData, config: LoopConfig, *, eval_qids: set[str]) -> Train
         known_qids=data.dataset.queries,
         min_grade=config.event_min_grade,
     )
+
+
+def _log_label_checks(labels: TrainingLabels, dataset: RetrievalDataset) -> dict[str, Any]:
+    """How far the log labels agree with the people, on every logged pair of a judged query
+    (any split: judged pairs are never trained on from logs, but they measure the labeller),
+    and the estimated position-bias curve for the report's plot."""
+    events = labels.events
+    if events is None or not events.labels:
+        return {}
+    judged: dict[str, dict[str, int]] = {}
+    for qrels in dataset.qrels.values():
+        for qid, docs in qrels.items():
+            judged.setdefault(qid, {}).update(docs)
+    out: dict[str, Any] = {"propensity_curve": events.propensity_plot_data()}
+    agreement = label_agreement(events, judged)
+    if agreement["pairs"]:
+        out["agreement_with_judgments"] = agreement
+    return out
 
 
 def gate_devset(
@@ -187,6 +209,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         texts = dataset.texts()
     sizes = splits.sizes(len(dataset.corpus))
     label_counts = labels.counts()
+    label_counts.update(_log_label_checks(labels, dataset))
     say(
         f"{dataset.name}: {sizes['corpus']} documents; queries train {sizes['train']}, "
         f"dev {sizes['dev']} ({splits.dev_origin}), test {sizes['test']}; training positives "
@@ -319,11 +342,35 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         verdicts.append(SKIPPED_RERANKER)
     if reranker_info is not None:
         verdicts.append(reranker_info["verdict"])
-    ok_reranker = reranker_info is not None and bool(reranker_info["accepted"])
+    accepted = {"cross-encoder"} if reranker_info and reranker_info["accepted"] else set()
+    learned_info = None
+    if config.learned_reranker:
+        firsts = [
+            n
+            for n, sy in systems.items()
+            if sy.reranker is None
+            and sy.eligible(embedder_accepted=ok_embedder, rerankers_accepted=())
+        ]
+        first = max(firsts, key=lambda n: dev_scores[n][metric])
+        features_from = {"bm25": bm25, BASELINE: runs[BASELINE]}
+        if ok_embedder:
+            features_from["fine-tuned dense"] = runs["fine-tuned dense"]
+        learned_info, learned_run = train_learned_reranker(
+            config, splits, features_from=features_from, first_stage=first,
+            first_run=runs[first], corpus=dataset.corpus, timings=timings, out=out, say=say,
+        )  # fmt: skip
+        verdicts.append(learned_info["verdict"])
+        if learned_run is not None:
+            runs[LEARNED] = learned_run
+            systems[LEARNED] = reranked(systems[first], LEARNED, "learned")
+            dev_scores[LEARNED] = evaluate(
+                splits.dev_qrels, restrict(learned_run, splits.dev_q), metrics
+            ).mean
+            accepted.add("learned")
     eligible = [
         n
         for n, system in systems.items()
-        if system.eligible(embedder_accepted=ok_embedder, reranker_accepted=ok_reranker)
+        if system.eligible(embedder_accepted=ok_embedder, rerankers_accepted=accepted)
     ]
     selected = max(eligible, key=lambda n: dev_scores[n][metric])
     verdicts.append(f"selected on dev {metric}: {selected} ({dev_scores[selected][metric]:.4f})")
@@ -382,6 +429,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         embedder={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(trained).items()},
         embedder_accepted=ok_embedder,
         reranker=reranker_info,
+        learned_reranker=learned_info,
         labels=label_counts,
         splits=splits.split_record,
         systems={n: _system_record(sy) for n, sy in systems.items()},

@@ -6,6 +6,7 @@ substrings of a system's display name.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,13 +32,13 @@ class System:
     reranker: str | None = None  # "cross-encoder", "learned", a comparison's model
     first_stage: str | None = None  # the system this one re-ranks
 
-    def eligible(self, *, embedder_accepted: bool, reranker_accepted: bool) -> bool:
+    def eligible(self, *, embedder_accepted: bool, rerankers_accepted: Collection[str]) -> bool:
         """May the loop ship it: its own systems only, each trained part past its dev gate."""
         if self.role is not Role.LOOP:
             return False
         if self.embedder is Embedder.FINE_TUNED and not embedder_accepted:
             return False
-        return self.reranker is None or reranker_accepted
+        return self.reranker is None or self.reranker in rerankers_accepted
 
 
 def reranked(first: System, name: str, reranker: str, role: Role = Role.LOOP) -> System:
