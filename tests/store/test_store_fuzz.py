@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flywheel.errors import DataFormatError
@@ -56,7 +56,10 @@ def write(path: Path, rows: list[dict]) -> Path:
             table = pa.Table.from_pylist(
                 [{k: repr(v).encode("utf-8", "surrogatepass") for k, v in r.items()} for r in rows]
             )  # binary columns, as some exporters write text
-        pq.write_table(table, path)
+        try:
+            pq.write_table(table, path)
+        except pa.ArrowNotImplementedError:  # e.g. an empty struct: no Parquet file can hold it
+            assume(False)
     return path
 
 
