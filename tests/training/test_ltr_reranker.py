@@ -156,6 +156,9 @@ def test_queries_sharing_a_relevant_document_stay_in_one_fold():
     assert any({"a", "b", "c"} <= part for part in held)
     with pytest.raises(ConfigError, match="cannot fill 5 folds"):
         cross_fit_folds(list(qrels), 5, groups=groups)
+    capped = shared_document_groups(qrels, max_size=2)  # a, b, c split by their best document
+    assert capped["a"] == capped["b"] != capped["c"]  # b's grade-2 document is d1, as a's
+    assert shared_document_groups(qrels, max_size=1)["a"] == "a"
 
 
 def test_training_on_the_first_stages_queries_is_leakage():

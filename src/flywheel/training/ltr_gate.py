@@ -19,6 +19,7 @@ with the median tree count the folds chose.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -95,7 +96,12 @@ class LTRGateResult:
             "p_value": self.p_value,
             "test": self.test,
             "fold_scores": [
-                {"first_stage": f.first_stage, "reranked": f.reranked, "trees": f.trees}
+                {
+                    "queries": len(f.scored_qids),
+                    "first_stage": f.first_stage,
+                    "reranked": f.reranked,
+                    "trees": f.trees,
+                }
                 for f in self.fold_records
             ],
             "per_query": {
@@ -106,7 +112,7 @@ class LTRGateResult:
 
 
 def _inner_split(
-    qids: list[str], fraction: float, seed: int, groups: Mapping[str, int] | None
+    qids: list[str], fraction: float, seed: int, groups: Mapping[str, str] | None
 ) -> tuple[list[str], list[str]]:
     """Training folds minus about ``fraction`` of their queries (whole groups) kept for early
     stopping; none kept when there are too few queries or groups."""
@@ -126,7 +132,7 @@ def _fit(
     config: LTRConfig,
     early_stop_fraction: float,
     seed: int,
-    groups: Mapping[str, int] | None,
+    groups: Mapping[str, str] | None,
     exclude_qids: Collection[str],
 ) -> tuple[LTRReranker, list[str]]:
     fit_qids, stop_qids = _inner_split(qids, early_stop_fraction, seed, groups)
@@ -187,7 +193,9 @@ def gate_ltr_reranker(
     scores = np.zeros(features.n_rows)
     row_qids = features.row_qids()
     records: list[tuple[list[str], list[str], list[str], int]] = []
-    groups = shared_document_groups({q: qrels[q] for q in qids}) if group_shared_documents else None
+    judged = {qid: dict(qrels[qid]) for qid in qids}
+    cap = math.ceil(len(qids) / folds)
+    groups = shared_document_groups(judged, max_size=cap) if group_shared_documents else None
     splits = cross_fit_folds(qids, folds, seed=config.seed, groups=groups)
     for i, (train_qids, held_qids) in enumerate(splits):
         model, stop_qids = _fit(
@@ -207,7 +215,6 @@ def gate_ltr_reranker(
 
     gated = features.select(qids)
     reranked_run = gated.to_run(scores[np.isin(row_qids, qids)])
-    judged = {qid: dict(qrels[qid]) for qid in qids}
     first = evaluate(judged, first_stage, metric).per_query[metric]
     mine = evaluate(judged, reranked_run, metric).per_query[metric]
     result = run_test(test, mine, first, seed=config.seed)
