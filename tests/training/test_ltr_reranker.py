@@ -193,6 +193,13 @@ def test_gate_rejects_a_reranker_trained_on_noise():
     assert result.verdict.endswith("rejected; the first stage stays")
 
 
+def test_gate_folds_stay_filled_when_most_queries_share_a_document():
+    features, qrels = synthetic(11, seed=9)
+    linked = {q: {**judged, "shared-doc": 1} for q, judged in qrels.items()}  # one family
+    result = gate_ltr_reranker(features, linked, noisy_run(features, qrels, noise=1.0), config=FAST)
+    assert sorted(len(f.scored_qids) for f in result.fold_records) == [2, 2, 2, 2, 3]
+
+
 def test_gate_never_scores_a_query_with_the_model_that_trained_on_it(monkeypatch):
     features, qrels = synthetic(30, seed=8)
     trained_on: list[set[str]] = []

@@ -19,7 +19,6 @@ with the median tree count the folds chose.
 from __future__ import annotations
 
 import logging
-import math
 import statistics
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -194,7 +193,7 @@ def gate_ltr_reranker(
     row_qids = features.row_qids()
     records: list[tuple[list[str], list[str], list[str], int]] = []
     judged = {qid: dict(qrels[qid]) for qid in qids}
-    cap = math.ceil(len(qids) / folds)
+    cap = len(qids) // folds  # groups of at most n // k queries can always fill k folds
     groups = shared_document_groups(judged, max_size=cap) if group_shared_documents else None
     splits = cross_fit_folds(qids, folds, seed=config.seed, groups=groups)
     for i, (train_qids, held_qids) in enumerate(splits):
