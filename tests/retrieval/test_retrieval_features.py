@@ -76,8 +76,9 @@ def test_lexical_features_use_bm25_terms(features):
     assert (a["title:overlap"], a["title:all_terms"], a["body:overlap"]) == (1.0, 1.0, 1.0)
     # body "Air flows over the wings; the wing flow separates.": flow x2, wing x2
     assert a["body:tf"] == pytest.approx(2 * math.log1p(2))
-    # body tokens: air flow over wing wing flow separ ("over" is not a bm25s stop word)
-    assert a["title:length"] == 2.0 and a["doc:length"] == 2.0 + 7.0
+    # lengths in half-octaves, floor(2 * log2(1 + n)): title 2 tokens -> 3; title + body
+    # (air flow over wing wing flow separ; "over" is not a bm25s stop word) 9 tokens -> 6
+    assert a["title:length"] == 3.0 and a["doc:length"] == 6.0
     assert (b["title:overlap"], b["body:overlap"], b["body:tf"]) == (0.0, 0.0, 0.0)
     assert row(features, "q2", "c")["doc:length"] == 0.0
 

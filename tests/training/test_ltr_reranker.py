@@ -18,6 +18,7 @@ from flywheel.training.ltr import (
     LTRReranker,
     cross_fit_folds,
     exponential_gain,
+    shared_document_groups,
     train_ltr_reranker,
 )
 from flywheel.training.ltr_gate import gate_ltr_reranker
@@ -137,6 +138,29 @@ def test_cross_fit_folds_hold_each_query_out_once():
         cross_fit_folds(qids[:3], 5)
 
 
+def test_queries_sharing_a_relevant_document_stay_in_one_fold():
+    qrels = {
+        "a": {"d1": 1},
+        "b": {"d1": 2, "d2": 1},
+        "c": {"d2": 1},  # linked to a through b
+        "d": {"d3": 1, "d1": 0},  # a grade-0 judgment links nothing
+        "e": {"d4": 1},
+        "f": {"d5": 1},
+    }
+    groups = shared_document_groups(qrels)
+    assert groups["a"] == groups["b"] == groups["c"]
+    assert len({groups["a"], groups["d"], groups["e"], groups["f"]}) == 4
+    folds = cross_fit_folds(list(qrels), 3, seed=0, groups=groups)
+    held = [set(out) for _, out in folds]
+    assert sorted(q for part in held for q in part) == sorted(qrels)
+    assert any({"a", "b", "c"} <= part for part in held)
+    with pytest.raises(ConfigError, match="cannot fill 5 folds"):
+        cross_fit_folds(list(qrels), 5, groups=groups)
+    capped = shared_document_groups(qrels, max_size=2)  # a, b, c split by their best document
+    assert capped["a"] == capped["b"] != capped["c"]  # b's grade-2 document is d1, as a's
+    assert shared_document_groups(qrels, max_size=1)["a"] == "a"
+
+
 def test_training_on_the_first_stages_queries_is_leakage():
     train, qrels = synthetic(10, seed=0, prefix="t")
     with pytest.raises(LeakageError, match="inflated"):
@@ -152,6 +176,7 @@ def test_gate_accepts_a_reranker_that_beats_a_weak_first_stage(tmp_path):
     assert result.accepted and result.reranked_score > result.first_stage_score + 0.1
     assert result.verdict.startswith("learned re-ranker: dev ndcg@10 ")
     assert result.verdict.endswith("; accepted") and "over 4 folds of 60 queries" in result.verdict
+    assert result.groups == 60  # no two synthetic queries share a relevant document
     assert result.p_value < 0.05 and result.reranker is not None
     assert result.reranker.info["gate"]["accepted"] is True
     manifest = json.loads((result.reranker.save(tmp_path / "ltr") / "manifest.json").read_text())
@@ -166,6 +191,13 @@ def test_gate_rejects_a_reranker_trained_on_noise():
     assert not result.accepted
     assert result.reranked_score < result.first_stage_score
     assert result.verdict.endswith("rejected; the first stage stays")
+
+
+def test_gate_folds_stay_filled_when_most_queries_share_a_document():
+    features, qrels = synthetic(11, seed=9)
+    linked = {q: {**judged, "shared-doc": 1} for q, judged in qrels.items()}  # one family
+    result = gate_ltr_reranker(features, linked, noisy_run(features, qrels, noise=1.0), config=FAST)
+    assert sorted(len(f.scored_qids) for f in result.fold_records) == [2, 2, 2, 2, 3]
 
 
 def test_gate_never_scores_a_query_with_the_model_that_trained_on_it(monkeypatch):

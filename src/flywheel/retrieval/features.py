@@ -15,7 +15,7 @@ every candidate gets one row of:
 - lexical matches with the BM25 index's own terms (bm25s tokens, English stop words, Snowball
   stems): ``"query:terms"``, ``"title:overlap"`` / ``"body:overlap"`` (share of the query's terms
   found), ``"title:all_terms"``, ``"body:tf"`` (sum of ``log(1 + tf)``), ``"doc:length"`` and
-  ``"title:length"`` in tokens;
+  ``"title:length"`` in tokens, bucketed in half-octaves;
 - optional columns: ``extra_runs`` (e.g. a cross-encoder's scores; the same per-run block, but
   they add no candidates and no RRF votes), behaviour per (query, document) ``pair_signals``
   (``"pair:<name>"``) and per document ``doc_signals`` (``"doc:<name>"``), each with a
@@ -103,6 +103,21 @@ class CandidateFeatures:
             )
         return self.matrix[:, [index[name] for name in names]]
 
+    def without(self, names: Iterable[str]) -> CandidateFeatures:
+        """The same rows without the columns ``names`` (an ablation, or a feature to leave out)."""
+        drop = set(names)
+        unknown = drop - set(self.names)
+        if unknown:
+            raise ConfigError(f"no feature {', '.join(sorted(unknown))}; features: {self.names}")
+        keep = [j for j, name in enumerate(self.names) if name not in drop]
+        return CandidateFeatures(
+            names=tuple(self.names[j] for j in keep),
+            qids=self.qids,
+            offsets=self.offsets,
+            doc_ids=self.doc_ids,
+            matrix=self.matrix[:, keep],
+        )
+
     def select(self, qids: Iterable[str]) -> CandidateFeatures:
         """The rows of ``qids`` (in that order); qids without candidates here are absent."""
         position = {qid: i for i, qid in enumerate(self.qids)}
@@ -153,6 +168,13 @@ class CandidateFeatures:
             ids = self.doc_ids[start:end]
             run[qid] = {ids[j]: float(nudged[j]) for j in order}
         return run
+
+
+def _length_bucket(tokens: np.ndarray) -> np.ndarray:
+    """Lengths in half-octaves (``floor(2 * log2(1 + n))``), not exact counts: an exact length
+    nearly names a document, and a model could then learn which documents were relevant to
+    other queries instead of what makes a document relevant."""
+    return np.floor(2.0 * np.log2(1.0 + tokens))
 
 
 def _binary(rows: list[list[int]], width: int, *, counts: bool = False) -> sp.csr_matrix:
@@ -294,8 +316,8 @@ class CandidateFeaturizer:
                 ((in_title == terms) & (terms > 0)).astype(np.float64),
                 in_body / share,
                 tf,
-                self._doc_len[row_d],
-                self._title_len[row_d],
+                _length_bucket(self._doc_len[row_d]),
+                _length_bucket(self._title_len[row_d]),
             ]
         )
 

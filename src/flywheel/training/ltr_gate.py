@@ -3,9 +3,12 @@
 A LambdaMART model can always fit its training queries; what matters is new ones. On the dev
 queries, :func:`gate_ltr_reranker` runs k-fold cross-validation by query: each fold is re-ranked
 by a model trained on the other folds (which also carve out their own early-stopping queries), so
-every dev query is scored exactly once, by a model that never saw it. The out-of-fold run is
-compared with the first stage on the same queries with a paired test from
-:mod:`flywheel.evaluation`; the re-ranker is accepted only if it wins by more than ``min_gain``
+every dev query is scored exactly once, by a model that never saw it. Queries that share a
+relevant document stay in one fold (``group_shared_documents``): otherwise a model learns which
+documents were relevant to their siblings, and on SciFact's train queries cross-validation then
+promised +0.030 nDCG@10 over RRF where the test queries gave +0.004 (grouped: +0.010 and +0.009).
+The out-of-fold run is compared with the first stage on the same queries with a paired test
+from :mod:`flywheel.evaluation`; the re-ranker is accepted only if it wins by more than ``min_gain``
 with ``p < alpha``. Otherwise the first stage stays, which is how a re-ranker that learned to
 trust an over-fitted embedder (or learned noise) is kept from making a pipeline worse.
 
@@ -28,7 +31,13 @@ from flywheel.errors import ConfigError
 from flywheel.evaluation.evaluate import evaluate
 from flywheel.evaluation.significance import run_test
 from flywheel.retrieval.features import CandidateFeatures
-from flywheel.training.ltr import LTRConfig, LTRReranker, cross_fit_folds, train_ltr_reranker
+from flywheel.training.ltr import (
+    LTRConfig,
+    LTRReranker,
+    cross_fit_folds,
+    shared_document_groups,
+    train_ltr_reranker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +65,7 @@ class LTRGateResult:
     metric: str
     folds: int
     queries: int
+    groups: int
     first_stage_score: float
     reranked_score: float
     p_value: float
@@ -78,13 +88,19 @@ class LTRGateResult:
             "metric": self.metric,
             "folds": self.folds,
             "queries": self.queries,
+            "groups": self.groups,
             "first_stage": self.first_stage_score,
             "reranked": self.reranked_score,
             "delta": self.delta,
             "p_value": self.p_value,
             "test": self.test,
             "fold_scores": [
-                {"first_stage": f.first_stage, "reranked": f.reranked, "trees": f.trees}
+                {
+                    "queries": len(f.scored_qids),
+                    "first_stage": f.first_stage,
+                    "reranked": f.reranked,
+                    "trees": f.trees,
+                }
                 for f in self.fold_records
             ],
             "per_query": {
@@ -94,15 +110,17 @@ class LTRGateResult:
         }
 
 
-def _inner_split(qids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Training folds minus a share kept for early stopping (none when too few queries)."""
-    n_dev = int(round(len(qids) * fraction))
-    if n_dev < 2 or len(qids) - n_dev < 2:
+def _inner_split(
+    qids: list[str], fraction: float, seed: int, groups: Mapping[str, str] | None
+) -> tuple[list[str], list[str]]:
+    """Training folds minus about ``fraction`` of their queries (whole groups) kept for early
+    stopping; none kept when there are too few queries or groups."""
+    parts = round(1 / fraction) if fraction > 0 else 0
+    held_groups = {groups[q] for q in qids} if groups else set(qids)
+    if parts < 2 or len(held_groups) < parts or len(qids) < 2 * parts:
         return qids, []
-    order = np.random.default_rng(seed).permutation(len(qids))
-    dev = sorted(qids[i] for i in order[:n_dev])
-    held = set(dev)
-    return [q for q in qids if q not in held], dev
+    fit, stop = cross_fit_folds(qids, parts, seed=seed, groups=groups)[0]
+    return fit, stop
 
 
 def _fit(
@@ -113,9 +131,10 @@ def _fit(
     config: LTRConfig,
     early_stop_fraction: float,
     seed: int,
+    groups: Mapping[str, str] | None,
     exclude_qids: Collection[str],
 ) -> tuple[LTRReranker, list[str]]:
-    fit_qids, stop_qids = _inner_split(qids, early_stop_fraction, seed)
+    fit_qids, stop_qids = _inner_split(qids, early_stop_fraction, seed, groups)
     dev = features.select(stop_qids) if stop_qids else None
     model = train_ltr_reranker(
         features.select(fit_qids),
@@ -150,16 +169,18 @@ def gate_ltr_reranker(
     min_gain: float = 0.0,
     early_stop_fraction: float = 0.2,
     exclude_qids: Collection[str] = (),
+    group_shared_documents: bool = True,
     refit: bool = True,
 ) -> LTRGateResult:
     """Cross-validate the learned re-ranker on the judged queries of ``features`` against
     ``first_stage`` (the run it would replace) and decide.
 
     ``features`` and ``qrels`` are dev-side queries the first stage never trained on (pass the
-    first stage's training queries as ``exclude_qids`` to have that checked). Accepted when the
-    out-of-fold mean ``metric`` beats the first stage's by more than ``min_gain`` and the paired
-    ``test`` gives ``p < alpha``. ``refit``: also return the model trained on all these queries
-    (``reranker``), to deploy when accepted.
+    first stage's training queries as ``exclude_qids`` to have that checked). Folds keep
+    queries that share a relevant document together unless ``group_shared_documents`` is off.
+    Accepted when the out-of-fold mean ``metric`` beats the first stage's by more than
+    ``min_gain`` and the paired ``test`` gives ``p < alpha``. ``refit``: also return the model
+    trained on all these queries (``reranker``), to deploy when accepted.
     """
     config = config or LTRConfig()
     qids = [qid for qid in features.qids if qid in qrels]
@@ -171,7 +192,11 @@ def gate_ltr_reranker(
     scores = np.zeros(features.n_rows)
     row_qids = features.row_qids()
     records: list[tuple[list[str], list[str], list[str], int]] = []
-    for i, (train_qids, held_qids) in enumerate(cross_fit_folds(qids, folds, seed=config.seed)):
+    judged = {qid: dict(qrels[qid]) for qid in qids}
+    cap = len(qids) // folds  # groups of at most n // k queries can always fill k folds
+    groups = shared_document_groups(judged, max_size=cap) if group_shared_documents else None
+    splits = cross_fit_folds(qids, folds, seed=config.seed, groups=groups)
+    for i, (train_qids, held_qids) in enumerate(splits):
         model, stop_qids = _fit(
             features,
             qrels,
@@ -179,6 +204,7 @@ def gate_ltr_reranker(
             config=config,
             early_stop_fraction=early_stop_fraction,
             seed=config.seed + i + 1,
+            groups=groups,
             exclude_qids=exclude_qids,
         )
         rows = np.isin(row_qids, held_qids)  # rows in features' order: select the same way
@@ -188,7 +214,6 @@ def gate_ltr_reranker(
 
     gated = features.select(qids)
     reranked_run = gated.to_run(scores[np.isin(row_qids, qids)])
-    judged = {qid: dict(qrels[qid]) for qid in qids}
     first = evaluate(judged, first_stage, metric).per_query[metric]
     mine = evaluate(judged, reranked_run, metric).per_query[metric]
     result = run_test(test, mine, first, seed=config.seed)
@@ -234,6 +259,7 @@ def gate_ltr_reranker(
         metric=metric,
         folds=folds,
         queries=len(qids),
+        groups=len(set(groups.values())) if groups else len(qids),
         first_stage_score=first_mean,
         reranked_score=mine_mean,
         p_value=result.p_value,
