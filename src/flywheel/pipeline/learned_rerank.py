@@ -5,7 +5,8 @@ data it has (:mod:`flywheel.training.ltr`): each first stage's score and rank, t
 lexical matches. It learns only from the dev queries - no first stage was trained on them, so
 the fine-tuned embedder's scores there are honest - and the gate cross-validates over them
 (every dev query re-ranked by a model that never saw it) against the best first stage on dev.
-Accepted, it is refitted on all dev queries and applied to the test queries.
+Accepted, it is refitted on all dev queries and applied to the test queries. A fine-tuned
+cross-encoder that passed its own gate adds its scores as one more feature (``extra_runs``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def train_learned_reranker(
     splits: LoopSplits,
     *,
     features_from: Mapping[str, Run],
+    extra_runs: Mapping[str, Run] | None = None,
     first_stage: str,
     first_run: Run,
     corpus: Corpus,
@@ -49,9 +51,16 @@ def train_learned_reranker(
         return {"accepted": False, "verdict": verdict, "first_stage_name": first_stage}, None
     with timings.stage("learned re-ranker"):
         featurizer = CandidateFeaturizer(corpus, depth=config.learned_reranker_depth)
-        dev = featurizer.build(
-            splits.dev_q, {n: restrict(r, splits.dev_q) for n, r in features_from.items()}
-        )
+        extra = dict(extra_runs or {})
+
+        def build(queries: Mapping[str, str]):  # noqa: ANN202 - CandidateFeatures
+            return featurizer.build(
+                queries,
+                {n: restrict(r, queries) for n, r in features_from.items()},
+                extra_runs={n: restrict(r, queries) for n, r in extra.items()} or None,
+            )
+
+        dev = build(splits.dev_q)
         gate = gate_ltr_reranker(
             dev,
             splits.dev_qrels,
@@ -73,8 +82,6 @@ def train_learned_reranker(
         path = gate.reranker.save(out / "learned-reranker")
         info["model_path"] = str(path)
         info["importances"] = gate.reranker.importances()
-        test = featurizer.build(
-            splits.test_q, {n: restrict(r, splits.test_q) for n, r in features_from.items()}
-        )
+        test = build(splits.test_q)
         run = {**gate.reranked_run, **gate.reranker.rerank(test)}
     return info, run

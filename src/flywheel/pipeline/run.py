@@ -355,8 +355,12 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         features_from = {"bm25": bm25, BASELINE: runs[BASELINE]}
         if ok_embedder:
             features_from["fine-tuned dense"] = runs["fine-tuned dense"]
+        # an accepted cross-encoder's scores (over the base hybrid) are one more feature
+        cross = {}
+        if "cross-encoder" in accepted and "base hybrid + re-rank" in runs:
+            cross["cross-encoder"] = runs["base hybrid + re-rank"]
         learned_info, learned_run = train_learned_reranker(
-            config, splits, features_from=features_from, first_stage=first,
+            config, splits, features_from=features_from, extra_runs=cross, first_stage=first,
             first_run=runs[first], corpus=dataset.corpus, timings=timings, out=out, say=say,
         )  # fmt: skip
         verdicts.append(learned_info["verdict"])
