@@ -21,7 +21,7 @@ class Embedder(StrEnum):
 class Role(StrEnum):
     LOOP = "loop"  # built by the loop: may be selected
     COMPARISON = "comparison"  # another model measured beside: never selected
-    REFERENCE = "reference"  # plain sentence-transformers recipe: never selected
+    REFERENCE = "reference"  # plain sentence-transformers recipe: selectable, like the loop's
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class System:
     first_stage: str | None = None  # the system this one re-ranks
 
     def eligible(self, *, embedder_accepted: bool, rerankers_accepted: Collection[str]) -> bool:
-        """May the loop ship it: its own systems only, each trained part past its dev gate."""
-        if self.role is not Role.LOOP:
+        """May the loop ship it: its own systems and the reference recipe (never another
+        provider's model), each trained part past its dev gate."""
+        if self.role is Role.COMPARISON:
             return False
         if self.embedder is Embedder.FINE_TUNED and not embedder_accepted:
             return False
