@@ -72,6 +72,7 @@ def test_run_on_a_store_with_logs_and_no_training_judgments(
             epochs=1, batch_size=8, max_seq_length=32, eval_each_epoch=False
         ),
         latency_queries=0,
+        search_budget_minutes=0.5,  # the default recipe, and candidates as far as time allows
     )
     result = run_flywheel(config)
 
@@ -88,6 +89,9 @@ def test_run_on_a_store_with_logs_and_no_training_judgments(
     # systems are typed; the selection is one of the loop's own, chosen on dev
     assert result.systems[result.selected]["role"] == "loop"
     assert result.summary_path.exists() and result.report_path.exists()
+    # the recipe search starts from the default, and the kept model is one it trained
+    assert result.recipe_search[0]["recipe"] == "default"
+    assert result.embedder["model_path"] in {t["model_path"] for t in result.recipe_search}
     # the log labels are checked against the people's judgments (the test queries' pairs that
     # were logged: none here, so no agreement table) and the position-bias curve is drawn
     assert result.labels["propensity_curve"]["rank"][0] == 1

@@ -87,6 +87,13 @@ def run(
             "it wins there (needs no pretrained cross-encoder)",
         ),
     ] = True,
+    search_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="minutes for a search over the embedder's recipe (learning rate, epochs, hard "
+            "or in-batch negatives), each candidate scored on dev; default: one recipe"
+        ),
+    ] = None,
     rerank_depth: Annotated[int, typer.Option(help="re-rank the top N")] = 20,
     rerank_negatives: Annotated[
         int, typer.Option(help="negatives per query for re-ranker training")
@@ -162,6 +169,7 @@ def run(
         db=db,
         use_events=events,
         learned_reranker=learned_reranker,
+        search_budget_minutes=search_budget,
         test_split=test_split,
         near_duplicate_threshold=leak_threshold or None,
         device=device,

@@ -82,6 +82,9 @@ class LoopConfig(BaseModel):
     # LambdaMART over the first stages' candidates (flywheel.training.ltr), learned from the dev
     # queries and kept only if it wins a 5-fold cross-validation there
     learned_reranker: bool = True
+    # minutes for a search over the embedder's recipe (flywheel.pipeline.recipe_search); None:
+    # the default recipe alone
+    search_budget_minutes: float | None = Field(None, gt=0)
     learned_reranker_depth: int = Field(100, ge=10)
     max_train_queries: int | None = None  # subsample for a quick look; None = all
     # also train sentence-transformers' plain recipe (MNRL on the training pairs, same settings)

@@ -146,6 +146,17 @@ def write_loop_report(
         f"below was only measured.{esc(notes)}</p>",
     )
     _label_sections(report, result.labels)
+    if len(result.recipe_search) > 1:
+        report.add_table(
+            "Recipe search (each candidate scored on dev; the best was kept)",
+            ["recipe", "lr", "epochs", "hard negatives", f"dev {metric}", "minutes"],
+            [
+                [t["recipe"], t["learning_rate"] or "default", t["epochs"] or "default",
+                 "yes" if t["hard_negatives"] else "in-batch only",
+                 f"{t['dev']:.4f}" if t["dev"] is not None else "n/a", f"{t['seconds'] / 60:.1f}"]
+                for t in result.recipe_search
+            ],
+        )  # fmt: skip
     learned = result.learned_reranker or {}
     if learned.get("importances"):
         report.add_figure(

@@ -19,11 +19,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flywheel._internal.io import write_json
 from flywheel.data.types import RetrievalDataset, Run
 from flywheel.datasets.label_quality import label_agreement
+from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.training_labels import TrainingLabels, assemble_training_labels
 from flywheel.evaluation import Comparison, compare, evaluate
 from flywheel.evaluation.cost import CostProfile, measure
@@ -38,6 +39,7 @@ from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.data import LoopData, load_loop_data
 from flywheel.pipeline.learned_rerank import LEARNED, train_learned_reranker
 from flywheel.pipeline.mining import embedder_rows, mine_negatives
+from flywheel.pipeline.recipe_search import DEFAULT, Recipe, recipe_slug, search_recipes
 from flywheel.pipeline.reference import REFERENCE, train_reference, versus_reference
 from flywheel.pipeline.reranking import SKIPPED_RERANKER, train_and_apply_reranker
 from flywheel.pipeline.splits import LoopSplits, held_out_queries, prepare_splits
@@ -54,6 +56,9 @@ from flywheel.pipeline.systems import Embedder, Role, System, reranked
 from flywheel.retrieval.bm25 import BM25Retriever
 from flywheel.retrieval.fusion import rrf
 from flywheel.training.devset import DevSet
+
+if TYPE_CHECKING:
+    from flywheel.training.embedder import EmbedderTrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +87,7 @@ class LoopResult:
     labels: dict[str, Any] = field(default_factory=dict)
     splits: dict[str, Any] = field(default_factory=dict)
     learned_reranker: dict[str, Any] | None = None
+    recipe_search: list[dict[str, Any]] = field(default_factory=list)
     systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     # latency p50/p95 and cost per measured system (dense ones, BM25, comparisons; fused and
     # re-ranked loop systems are not timed per query)
@@ -108,6 +114,7 @@ class LoopResult:
             "verdicts": self.verdicts,
             "labels": self.labels,
             "learned_reranker": self.learned_reranker,
+            "recipe_search": self.recipe_search,
             "splits": self.splits,
             "systems": self.systems,
             "costs": self.costs,
@@ -266,18 +273,40 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             "negatives_by_source", {"mined": sum(len(e.negative_ids) for e in mined.examples)}
         )
 
-    from flywheel.training.embedder import train_embedder
+    from flywheel.training.embedder import train_embedder  # torch: only when the loop trains
 
-    with timings.stage("train embedder"):
-        trained = train_embedder(
-            rows,
+    devset = gate_devset(splits, texts, [runs[BASELINE], bm25], depth=config.gate_pool_depth)
+
+    def train(recipe: Recipe) -> EmbedderTrainResult:
+        changes = {"learning_rate": recipe.learning_rate, "epochs": recipe.epochs}
+        settings = config.embedder.model_copy(
+            update={k: v for k, v in changes.items() if v is not None}
+        )
+        use = rows
+        if not recipe.hard_negatives:
+            use = build_pairs(
+                splits.train_q, splits.train_qrels, texts, positive_texts=dataset.positive_texts
+            )
+        where = out / "embedder" if recipe == DEFAULT else out / "search" / recipe_slug(recipe)
+        return train_embedder(
+            use,
             base_model=config.base_model,
-            out_dir=out / "embedder",
-            config=config.embedder,
-            dev=gate_devset(splits, texts, [runs[BASELINE], bm25], depth=config.gate_pool_depth),
+            out_dir=where,
+            config=settings,
+            dev=devset,
             metric=metric,
             dataset_card={"mining": mined.to_dict(), "labels": label_counts},
         )
+
+    with timings.stage("train embedder"):
+        best, trials = search_recipes(
+            train,
+            budget_minutes=config.search_budget_minutes,
+            default_epochs=config.embedder.epochs,
+            say=say,
+        )
+        trained = best.result
+    search_record = [t.to_dict() for t in trials]
     ok_embedder = trained.accepted
     with timings.stage("evaluate fine-tuned"):
         tuned = loop_embedder(config, str(trained.model_path))
@@ -336,6 +365,12 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         for name, run in runs.items()
     }
     verdicts = [cold.note] if cold is not None else []
+    if len(trials) > 1:
+        verdicts.append(
+            f"recipe search: {len(trials)} recipes in {sum(t.seconds for t in trials) / 60:.0f} "
+            f"min, each scored on dev; kept '{best.recipe.name}' (dev {metric} "
+            f"{trained.trained_dev_score:.4f})"
+        )
     verdicts.append(f"fine-tuned embedder: {trained.verdict}")
     if reranker_info is None and config.reranker.enabled is None:
         say(SKIPPED_RERANKER)
@@ -434,6 +469,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         embedder_accepted=ok_embedder,
         reranker=reranker_info,
         learned_reranker=learned_info,
+        recipe_search=search_record,
         labels=label_counts,
         splits=splits.split_record,
         systems={n: _system_record(sy) for n, sy in systems.items()},
