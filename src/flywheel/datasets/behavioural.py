@@ -30,6 +30,24 @@ from flywheel.datasets.hard_negatives import (
 PairScores = Callable[[str, Sequence[str]], np.ndarray]
 
 
+def embedding_scores(
+    query_emb: np.ndarray, qids: Sequence[str], doc_emb: np.ndarray, doc_ids: Sequence[str]
+) -> PairScores:
+    """:data:`PairScores` from embeddings the miner already computed (rows follow ``qids`` and
+    ``doc_ids``); a query or document without a row scores NaN, which drops it."""
+    row = {q: i for i, q in enumerate(qids)}
+    index = {d: i for i, d in enumerate(doc_ids)}
+
+    def score(qid: str, ids: Sequence[str]) -> np.ndarray:
+        found = np.array([index.get(d, -1) for d in ids], dtype=np.int64)
+        out = np.full(len(ids), np.nan)
+        if qid in row:
+            out[found >= 0] = doc_emb[found[found >= 0]] @ query_emb[row[qid]]
+        return out
+
+    return score
+
+
 def add_behavioural_negatives(
     mined: MinedNegatives,
     queries: Queries,

@@ -23,7 +23,7 @@ from flywheel._internal.hashing import text_hash
 from flywheel.data.events import Event
 from flywheel.data.types import Qrels, Queries, RetrievalDataset, Run
 from flywheel.datasets.artifact import DatasetKind, save_dataset
-from flywheel.datasets.behavioural import add_behavioural_negatives
+from flywheel.datasets.behavioural import add_behavioural_negatives, embedding_scores
 from flywheel.datasets.cards import DatasetCard, difficulty_histogram, estimate_false_negative_rate
 from flywheel.datasets.graded import build_graded_pairs
 from flywheel.datasets.hard_negatives import (
@@ -143,16 +143,7 @@ def _mine(
             doc_embeddings=d_emb, doc_ids=doc_ids, config=config, query_ids=qids,
             model_name=model, exclude=exclude,
         )  # fmt: skip
-        row = {q: i for i, q in enumerate(qids)}
-        index = {d: i for i, d in enumerate(doc_ids)}
-
-        def score(qid: str, doc_ids: Sequence[str]) -> np.ndarray:
-            found = np.array([index.get(d, -1) for d in doc_ids])
-            out = np.full(len(doc_ids), np.nan)
-            if qid in row:
-                out[found >= 0] = d_emb[found[found >= 0]] @ q_emb[row[qid]]
-            return out
-
+        score = embedding_scores(q_emb, qids, d_emb, doc_ids)
     if not negatives:
         return mined
     return add_behavioural_negatives(

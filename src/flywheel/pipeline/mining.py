@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.datasets.behavioural import add_behavioural_negatives
+from flywheel.datasets.behavioural import add_behavioural_negatives, embedding_scores
 from flywheel.datasets.hard_negatives import (
     HardNegativeConfig,
     MinedNegatives,
@@ -70,15 +70,8 @@ def mine_negatives(
     behavioural = labels.behavioural() if labels is not None else {}
     if not behavioural:
         return mined
-    position = {q: i for i, q in enumerate(train_q)}
-    index = {d: i for i, d in enumerate(ids)}
-
-    def score(qid: str, doc_ids: Sequence[str]) -> np.ndarray:
-        found = np.array([index.get(d, -1) for d in doc_ids])
-        out = np.full(len(doc_ids), np.nan)
-        out[found >= 0] = doc_emb[found[found >= 0]] @ query_emb[position[qid]]
-        return out
-
+    index = set(ids)
+    score = embedding_scores(query_emb, list(train_q), doc_emb, ids)
     known = {q: {d: s for d, s in docs.items() if d in index} for q, docs in behavioural.items()}
     mined = add_behavioural_negatives(
         mined, train_q, train_qrels, known, score=score, config=settings, exclude=exclude

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flywheel.data.types import Queries, RetrievalDataset
-from flywheel.pipeline.comparisons import is_comparison
 from flywheel.reports import Report, plots
 from flywheel.reports.report import esc
 from flywheel.reports.roadmap import add_roadmap
@@ -130,7 +129,7 @@ def write_loop_report(
     notes = (
         " Systems named 'compare: ...' are other models measured beside the loop's own; they are"
         " never selected."
-        if any(is_comparison(n) for n in result.test.systems)
+        if any(system["role"] == "comparison" for system in result.systems.values())
         else ""
     )
     if result.costs:
