@@ -105,6 +105,8 @@ def main() -> None:
         figures[f"{args.dataset}/timing_s/{stage}"] = round(seconds, 1)
     figures[f"{args.dataset}/timing_s/total"] = round(sum(result.timings.values()), 1)
     figures[f"{args.dataset}/peak_memory_mb"] = round(result.peak_memory_mb)
+    for stage, mb in result.peak_memory_by_stage.items():  # the peak so far when each stage ended
+        figures[f"{args.dataset}/peak_memory_mb_after/{stage}"] = mb
     figures[f"{args.dataset}/selected"] = result.selected
     if result.reference and "p_value" in result.reference:
         ref = result.reference

@@ -105,3 +105,27 @@ def test_uncached_mode_matches_cached_and_writes_nothing(tmp_path, monkeypatch):
     plain = FakeEmbedder().encode_documents(IDS, TEXTS)
     np.testing.assert_array_equal(plain, cached)
     assert not (tmp_path / "user-cache").exists()
+
+
+def test_primed_vectors_are_used_and_only_the_rest_is_encoded(tmp_path):
+    # the loop primes the fine-tuned model's cache with the vectors its dev gate computed
+    elsewhere = FakeEmbedder()  # the same model, in another place (training's evaluator)
+    computed = elsewhere.model.encode(TEXTS[:3], normalize_embeddings=True)
+    embedder = FakeEmbedder(cache_dir=tmp_path)
+    assert embedder.prime(TEXTS[:3], computed) == 3
+    assert embedder.prime(TEXTS[:3], computed) == 0  # already there: nothing added twice
+    embedder.model.encoded.clear()
+    out = embedder.encode_documents(IDS, TEXTS)
+    assert embedder.model.encoded == [TEXTS[3]]
+    fresh = FakeEmbedder().encode_documents(IDS, TEXTS)
+    np.testing.assert_allclose(out, fresh, rtol=1e-6, atol=1e-7)
+
+
+def test_priming_refuses_a_mismatch_and_other_numerics(tmp_path):
+    embedder = FakeEmbedder(cache_dir=tmp_path)
+    with pytest.raises(Exception, match="one per text"):
+        embedder.prime(TEXTS, np.zeros((2, embedder.dim), np.float32))
+    assert FakeEmbedder().prime(TEXTS, np.zeros((4, 32), np.float32)) == 0  # no cache
+    int8 = FakeEmbedder(cache_dir=tmp_path)
+    int8.backend = type(int8.backend)("ort-int8")  # vectors from PyTorch never fill an int8 cache
+    assert int8.prime(TEXTS, np.ones((4, 32), np.float32)) == 0

@@ -120,3 +120,23 @@ def test_no_resume_restarts(tiny_st: str, rows: list[dict[str, str]], out_dir: P
     train_embedder(rows, base_model=tiny_st, out_dir=out_dir, config=config)
     again = train_embedder(rows, base_model=tiny_st, out_dir=out_dir, config=config, resume=False)
     assert again.resumed is False and again.steps == 1
+
+
+def test_a_known_base_score_is_not_computed_again_and_final_vectors_stay(
+    tiny_st: str, rows: list[dict[str, str]], out_dir: Path
+) -> None:
+    from flywheel.training.evaluators import DenseDevEvaluator
+
+    train, dev = split_pairs_dev(rows, fraction=0.2, seed=1)
+    evaluator = DenseDevEvaluator(dev, metric="ndcg@10")
+    config = EmbedderTrainConfig(epochs=1, batch_size=8, learning_rate=0.0, max_seq_length=32)
+    result = train_embedder(
+        train, base_model=tiny_st, out_dir=out_dir, config=config, evaluator=evaluator,
+        base_dev_score=0.25,
+    )  # fmt: skip
+    manifest = json.loads(result.manifest_path.read_text())
+    assert "base_eval_seconds" not in manifest["timings"]  # the pool was not encoded for it
+    assert result.base_dev_score == 0.25 and manifest["scores"]["base"] == 0.25
+    assert manifest["dev"]["queries"] == len(dev.queries)  # the evaluator's dev set is recorded
+    vectors = evaluator.last_doc_vectors  # the final model's pool, for the loop's cache
+    assert vectors is not None and vectors.shape[0] == len(dev.texts)

@@ -50,6 +50,10 @@ def _print_result(result) -> None:  # noqa: ANN001 - LoopResult, imported lazily
     for line in result.verdicts:
         console.print(f"- {line}")
     console.print("stage timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items()))
+    peaks = result.peak_memory_by_stage
+    console.print(
+        "peak memory (MB) after each stage: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items())
+    )
     console.print(f"report: [bold]{result.report_path}[/]   summary: {result.summary_path}")
 
 

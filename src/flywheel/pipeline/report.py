@@ -174,8 +174,11 @@ def write_loop_report(
     )
     if result.costs:  # quality on the test split; hybrids and the loop's re-rankers are untimed
         report.add_costs(result.test, result.costs, metric=metric)
-    timing_rows = [[k, f"{v:.1f}"] for k, v in result.timings.items()]
-    timing_rows.append(["peak memory (MB)", f"{result.peak_memory_mb:.0f}"])
-    report.add_table("Stage timings (s)", ["stage", "seconds"], timing_rows)
+    peaks = result.peak_memory_by_stage
+    timing_rows = [[k, f"{v:.1f}", f"{peaks[k]:.0f}" if k in peaks else ""]
+                   for k, v in result.timings.items()]  # fmt: skip
+    timing_rows.append(["whole loop", f"{sum(result.timings.values()):.1f}",
+                        f"{result.peak_memory_mb:.0f}"])  # fmt: skip
+    report.add_table("Stage timings", ["stage", "seconds", "peak memory so far (MB)"], timing_rows)
     add_roadmap(report, rank(loop_roadmap(result)))
     return report.write(path)

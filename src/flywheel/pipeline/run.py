@@ -37,12 +37,13 @@ from flywheel.pipeline.comparisons import (
 )
 from flywheel.pipeline.config import LoopConfig
 from flywheel.pipeline.data import LoopData, load_loop_data
+from flywheel.pipeline.gate import base_gate_score, gate_devset, share_gate_vectors
 from flywheel.pipeline.learned_rerank import LEARNED, train_learned_reranker
 from flywheel.pipeline.mining import embedder_rows, mine_negatives
 from flywheel.pipeline.recipe_search import DEFAULT, Recipe, recipe_slug, search_recipes
 from flywheel.pipeline.reference import REFERENCE, train_reference, versus_reference
 from flywheel.pipeline.reranking import SKIPPED_RERANKER, train_and_apply_reranker
-from flywheel.pipeline.splits import LoopSplits, held_out_queries, prepare_splits
+from flywheel.pipeline.splits import held_out_queries, prepare_splits
 from flywheel.pipeline.stages import (
     Measured,
     Timings,
@@ -55,7 +56,6 @@ from flywheel.pipeline.stages import (
 from flywheel.pipeline.systems import Embedder, Role, System, reranked
 from flywheel.retrieval.bm25 import BM25Retriever
 from flywheel.retrieval.fusion import rrf
-from flywheel.training.devset import DevSet
 
 if TYPE_CHECKING:
     from flywheel.training.embedder import EmbedderTrainResult
@@ -82,6 +82,7 @@ class LoopResult:
     reference: dict[str, Any] | None
     peak_memory_mb: float
     verdicts: list[str] = field(default_factory=list)
+    peak_memory_by_stage: dict[str, float] = field(default_factory=dict)  # MB when each ended
     # training labels per source and per log signal, the split record (leak check included) and
     # each system's typed description
     labels: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +112,7 @@ class LoopResult:
             "reference": self.reference,
             "timings": self.timings,
             "peak_memory_mb": self.peak_memory_mb,
+            "peak_memory_by_stage": self.peak_memory_by_stage,
             "verdicts": self.verdicts,
             "labels": self.labels,
             "learned_reranker": self.learned_reranker,
@@ -153,26 +155,6 @@ def _log_label_checks(labels: TrainingLabels, dataset: RetrievalDataset) -> dict
     if agreement["pairs"]:
         out["agreement_with_judgments"] = agreement
     return out
-
-
-def gate_devset(
-    splits: LoopSplits, texts: dict[str, str], runs: list[Run], *, depth: int
-) -> DevSet:
-    """The dev set training's own gate scores base and fine-tuned models on: the dev queries
-    over a candidate pool (their judged documents and the top ``depth`` of each first stage).
-    Both models rank the same pool, so the comparison is fair and costs a fraction of encoding
-    the whole corpus twice more."""
-    pool = {d for rel in splits.dev_qrels.values() for d in rel if d in texts}
-    for run in runs:
-        for qid in splits.dev_q:
-            ranked = sorted(run.get(qid, {}).items(), key=lambda item: -item[1])[:depth]
-            pool.update(d for d, _ in ranked)
-    return DevSet(
-        splits.dev_q,
-        {d: texts[d] for d in sorted(pool)},
-        splits.dev_qrels,
-        meta={"pool": f"judged + top {depth} of base dense and BM25", "origin": splits.dev_origin},
-    )
 
 
 def _system_record(system: System) -> dict[str, Any]:
@@ -274,10 +256,17 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         )
 
     from flywheel.training.embedder import train_embedder  # torch: only when the loop trains
+    from flywheel.training.evaluators import DenseDevEvaluator
 
     devset = gate_devset(splits, texts, [runs[BASELINE], bm25], depth=config.gate_pool_depth)
+    base_score = base_gate_score(  # from the cache, not encoded again
+        devset, base, metric=metric, max_seq_length=config.embedder.max_seq_length
+    )
+    gates: dict[Recipe, DenseDevEvaluator] = {}  # each recipe's evaluator, with its pool vectors
 
     def train(recipe: Recipe) -> EmbedderTrainResult:
+        batch = config.embedder.batch_size
+        gates[recipe] = DenseDevEvaluator(devset, metric=metric, batch_size=batch)
         changes = {"learning_rate": recipe.learning_rate, "epochs": recipe.epochs}
         settings = config.embedder.model_copy(
             update={k: v for k, v in changes.items() if v is not None}
@@ -293,7 +282,8 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             base_model=config.base_model,
             out_dir=where,
             config=settings,
-            dev=devset,
+            evaluator=gates[recipe],
+            base_dev_score=base_score,
             metric=metric,
             dataset_card={"mining": mined.to_dict(), "labels": label_counts},
         )
@@ -310,6 +300,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
     ok_embedder = trained.accepted
     with timings.stage("evaluate fine-tuned"):
         tuned = loop_embedder(config, str(trained.model_path))
+        share_gate_vectors(gates[best.recipe], tuned)
         tuned_measured = dense_run(tuned, dataset.corpus, eval_q, k=k, latency_queries=lat)
         tuned_run = tuned_measured.run
         runs["fine-tuned dense"] = tuned_run
@@ -488,6 +479,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             result, out / "report.html", dataset=dataset, queries=splits.test_q
         )
     result.timings = dict(timings.seconds)
+    result.peak_memory_by_stage = {k: round(v) for k, v in timings.peak_mb.items()}
     result.summary_path = out / "summary.json"
     write_json(result.summary_path, result.to_dict())
     return result

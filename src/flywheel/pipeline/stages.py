@@ -26,9 +26,11 @@ def peak_memory_mb() -> float:
 
 @dataclass
 class Timings:
-    """Wall-clock seconds per stage, in the order the stages ran."""
+    """Wall-clock seconds per stage, in the order the stages ran, and the process's peak memory
+    when each ended: the peak only grows, so the stage where it jumps is the one to slim."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -38,6 +40,7 @@ class Timings:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.peak_mb[name] = peak_memory_mb()
             logger.info("stage %s: %.1fs", name, self.seconds[name])
 
     @property

@@ -320,6 +320,31 @@ class Embedder:
         self.truncation_rate = sum(cache.token_count(k) > limit for k in keys) / len(keys)
         return out
 
+    def prime(self, texts: Sequence[str], vectors: np.ndarray) -> int:
+        """Cache document vectors this very model computed elsewhere; return how many were new.
+
+        Training's dev gate encodes most of a corpus with the final model (the loop's SciFact pool
+        is three quarters of it), and the loop then encodes the whole corpus with the saved model:
+        priming the cache with the gate's vectors makes that the only pass. Vectors come from
+        PyTorch at full precision, so another backend or precision (a different cache) takes none.
+        """
+        if not self.use_cache or self.backend is not Backend.TORCH or self.precision:
+            return 0
+        if len(texts) != len(vectors):
+            raise ConfigError(f"got {len(texts)} texts but {len(vectors)} vectors; one per text")
+        cache = self.cache
+        cache.refresh()
+        fresh: dict[str, int] = {}
+        for row, text in enumerate(texts):
+            key = text_hash(text)
+            if key not in cache and key not in fresh:
+                fresh[key] = row
+        if fresh:
+            rows = list(fresh.values())
+            matrix = normalize_rows(np.asarray(vectors, dtype=np.float32)[rows])
+            cache.add(list(fresh), matrix, self.token_counts([texts[i] for i in rows]))
+        return len(fresh)
+
     def _sorted_batches(
         self, texts: dict[str, str]
     ) -> Iterator[tuple[list[str], list[int], np.ndarray]]:

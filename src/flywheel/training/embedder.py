@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flywheel.models import resolve_model
 from flywheel.settings import ensure_offline
@@ -21,6 +21,9 @@ from flywheel.training.devset import DevSet
 from flywheel.training.losses import build_embedder_loss
 from flywheel.training.rows import prepare_embedder_dataset
 from flywheel.training.session import TrainingSession, dev_score, result_record
+
+if TYPE_CHECKING:  # sentence-transformers loads only when training starts
+    from flywheel.training.evaluators import DenseDevEvaluator
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ def train_embedder(
     metric: str = "ndcg@10",
     dataset_path: str | None = None,
     dataset_card: Mapping[str, Any] | None = None,
+    evaluator: DenseDevEvaluator | None = None,
+    base_dev_score: float | None = None,
 ) -> EmbedderTrainResult:
     """Fine-tune ``base_model`` on ``train_rows``; write ``out_dir/model`` and its manifest.
 
@@ -74,6 +79,11 @@ def train_embedder(
     last one. With a ``dev`` set the model is scored with ``metric`` before training and after
     every epoch, the best epoch is kept, and ``accepted`` is true only if it beats the base by
     more than ``config.min_gain``.
+
+    A caller that already holds the base model's vectors (the loop caches the whole corpus) passes
+    the ``evaluator`` it built on ``dev`` and the ``base_dev_score`` it got from
+    ``evaluator.score_vectors``: the pool is then not encoded again with the base model, and the
+    final model's pool vectors stay readable in ``evaluator.last_doc_vectors``.
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.sampler import BatchSamplers
@@ -86,6 +96,8 @@ def train_embedder(
 
     ensure_offline()
     config = config or EmbedderTrainConfig()
+    if dev is None and evaluator is not None:
+        dev = evaluator.dev
     session = TrainingSession.start(
         "embedder",
         out_dir,
@@ -105,9 +117,10 @@ def train_embedder(
     loss = build_embedder_loss(model, config)
     session.loaded()
 
-    evaluator = DenseDevEvaluator(dev, metric=metric, batch_size=config.batch_size) if dev else None
-    base_score: float | None = None
-    if evaluator is not None:
+    if evaluator is None and dev is not None:
+        evaluator = DenseDevEvaluator(dev, metric=metric, batch_size=config.batch_size)
+    base_score = base_dev_score if evaluator is not None else None
+    if evaluator is not None and base_score is None:
         with session.timed("base_eval_seconds"):
             base_score = dev_score(evaluator, model)
         logger.info("base model dev %s = %.4f", metric, base_score)

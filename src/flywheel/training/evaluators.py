@@ -74,26 +74,50 @@ class DenseDevEvaluator(_DevEvaluator):
         self.batch_size = batch_size
         self.top_k = top_k
         self.doc_ids = list(dev.texts)
+        self.last_doc_vectors: np.ndarray | None = None
 
     def run(self, model: Any) -> Run:
-        """The model's ranking of the dev pool for every judged dev query (top ``top_k``)."""
+        """The model's ranking of the dev pool for every judged dev query (top ``top_k``).
+
+        The pool's vectors stay in ``last_doc_vectors`` (rows in ``doc_ids`` order): the loop
+        hands the final model's vectors to its embedding cache, so the corpus pass after training
+        does not encode the pool a second time."""
         if not self.qids or not self.doc_ids:
             return {}
         queries = [self.dev.queries[qid] for qid in self.qids]
         texts = [self.dev.texts[doc_id] for doc_id in self.doc_ids]
-        q = model.encode(
-            queries, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        q = self._encode(model, queries, "query")
+        d = self._encode(model, texts, "document")
+        self.last_doc_vectors = d
+        return self.rank(q, d)
+
+    def _encode(self, model: Any, texts: list[str], kind: str) -> np.ndarray:
+        prompts = getattr(model, "prompts", None) or {}  # e5-style models: as retrieval encodes
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            prompt_name=kind if prompts.get(kind) else None,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
         )
-        d = model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        scores = np.asarray(q, dtype=np.float32) @ np.asarray(d, dtype=np.float32).T
+        return np.asarray(vectors, dtype=np.float32)
+
+    def rank(self, query_vectors: np.ndarray, doc_vectors: np.ndarray) -> Run:
+        """Top ``top_k`` of the pool per judged dev query, by cosine of normalised vectors
+        (rows of ``query_vectors`` in ``qids`` order, of ``doc_vectors`` in ``doc_ids`` order)."""
+        if not self.qids or not self.doc_ids:
+            return {}
+        scores = np.asarray(query_vectors, np.float32) @ np.asarray(doc_vectors, np.float32).T
         k = min(self.top_k, len(self.doc_ids))
         run: Run = {}
         for row, qid in enumerate(self.qids):
             top = np.argpartition(-scores[row], k - 1)[:k]
             run[qid] = {self.doc_ids[i]: float(scores[row, i]) for i in top}
         return run
+
+    def score_vectors(self, query_vectors: np.ndarray, doc_vectors: np.ndarray) -> float:
+        """The primary metric from vectors computed elsewhere, e.g. a cached embedder's."""
+        return score_run(self.qrels, self.rank(query_vectors, doc_vectors), self.metric)
 
     def __call__(
         self, model: Any, output_path: str | None = None, epoch: float = -1, steps: int = -1
