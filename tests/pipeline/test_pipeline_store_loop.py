@@ -97,3 +97,7 @@ def test_run_on_a_store_with_logs_and_no_training_judgments(
     assert result.labels["propensity_curve"]["rank"][0] == 1
     html = result.report_path.read_text()
     assert "Training labels by source" in html and "Position bias estimated" in html
+    # the learned re-ranker reads what users did with each document for training queries
+    # (21 dev queries here, above the ten the gate needs)
+    features = (result.learned_reranker or {}).get("features", [])
+    assert {"doc:log_relevance", "doc:log_ctr", "doc:log_negative"} <= set(features), features

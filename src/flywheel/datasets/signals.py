@@ -310,8 +310,10 @@ def _debiased_ctr(data: Interactions, curve: PropensityCurve):
         rate = np.where(trials > 0, clicks / trials, np.nan)
         z2 = 1.645**2
         centre = (rate + z2 / (2 * trials)) / (1 + z2 / trials)
-        half = np.sqrt(z2) / (1 + z2 / trials) * np.sqrt(
-            rate * (1 - rate) / trials + z2 / (4 * trials**2)
+        half = (
+            np.sqrt(z2)
+            / (1 + z2 / trials)
+            * np.sqrt(rate * (1 - rate) / trials + z2 / (4 * trials**2))
         )
     return rate, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 

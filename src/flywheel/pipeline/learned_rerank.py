@@ -6,7 +6,8 @@ lexical matches. It learns only from the dev queries - no first stage was traine
 the fine-tuned embedder's scores there are honest - and the gate cross-validates over them
 (every dev query re-ranked by a model that never saw it) against the best first stage on dev.
 Accepted, it is refitted on all dev queries and applied to the test queries. A fine-tuned
-cross-encoder that passed its own gate adds its scores as one more feature (``extra_runs``).
+cross-encoder that passed its own gate adds its scores as one more feature (``extra_runs``), and
+a store with logs adds what users did with each document for other queries (``doc_signals``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def train_learned_reranker(
     *,
     features_from: Mapping[str, Run],
     extra_runs: Mapping[str, Run] | None = None,
+    doc_signals: Mapping[str, Mapping[str, float]] | None = None,
     first_stage: str,
     first_run: Run,
     corpus: Corpus,
@@ -40,7 +42,9 @@ def train_learned_reranker(
     say: Callable[[str], None],
 ) -> tuple[dict[str, Any], Run | None]:
     """Gate a LambdaMART re-ranker on the dev queries against ``first_stage``; returns its
-    record and, when accepted, its run over the dev (out-of-fold) and test queries."""
+    record and, when accepted, its run over the dev (out-of-fold) and test queries.
+    ``doc_signals``: behaviour per document from the logs of training queries only
+    (:func:`~flywheel.datasets.document_signals.document_signals`)."""
     judged = [q for q in splits.dev_q if any(g > 0 for g in splits.dev_qrels.get(q, {}).values())]
     if len(judged) < MIN_DEV_QUERIES:
         verdict = (
@@ -58,6 +62,7 @@ def train_learned_reranker(
                 queries,
                 {n: restrict(r, queries) for n, r in features_from.items()},
                 extra_runs={n: restrict(r, queries) for n, r in extra.items()} or None,
+                doc_signals=doc_signals,
             )
 
         dev = build(splits.dev_q)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flywheel._internal.io import write_json
 from flywheel.data.types import RetrievalDataset, Run
+from flywheel.datasets.document_signals import document_signals
 from flywheel.datasets.label_quality import label_agreement
 from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.training_labels import TrainingLabels, assemble_training_labels
@@ -385,8 +386,12 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         cross = {}
         if "cross-encoder" in accepted and "base hybrid + re-rank" in runs:
             cross["cross-encoder"] = runs["base hybrid + re-rank"]
+        behaviour = None  # what users did with each document, for training queries only
+        if labels.events is not None and labels.events.labels:
+            behaviour = document_signals(labels.events, exclude_qids={*eval_q, *splits.leaked})
         learned_info, learned_run = train_learned_reranker(
-            config, splits, features_from=features_from, extra_runs=cross, first_stage=first,
+            config, splits, features_from=features_from, extra_runs=cross, doc_signals=behaviour,
+            first_stage=first,
             first_run=runs[first], corpus=dataset.corpus, timings=timings, out=out, say=say,
         )  # fmt: skip
         verdicts.append(learned_info["verdict"])
