@@ -140,3 +140,24 @@ def test_a_known_base_score_is_not_computed_again_and_final_vectors_stay(
     assert manifest["dev"]["queries"] == len(dev.queries)  # the evaluator's dev set is recorded
     vectors = evaluator.last_doc_vectors  # the final model's pool, for the loop's cache
     assert vectors is not None and vectors.shape[0] == len(dev.texts)
+
+
+def test_attention_dropout_is_off_while_training_unless_kept(
+    tiny_st: str, rows: list[dict[str, str]], out_dir: Path
+) -> None:
+    # off by default: PyTorch's fused attention then runs on CPU (half the memory, faster)
+    config = EmbedderTrainConfig(epochs=1, batch_size=8, max_seq_length=32, max_steps=1)
+    default = train_embedder(rows, base_model=tiny_st, out_dir=out_dir / "a", config=config)
+    saved = json.loads((default.model_path / "config.json").read_text())
+    assert saved["attention_probs_dropout_prob"] == 0.0
+    assert saved["hidden_dropout_prob"] == json.loads(
+        (Path(tiny_st) / "config.json").read_text()
+    )["hidden_dropout_prob"]  # hidden-layer dropout stays
+    keep = config.model_copy(update={"attention_dropout": None})
+    kept = train_embedder(rows, base_model=tiny_st, out_dir=out_dir / "b", config=keep)
+    original = json.loads((Path(tiny_st) / "config.json").read_text())
+    assert original["attention_probs_dropout_prob"] > 0
+    assert json.loads((kept.model_path / "config.json").read_text())[
+        "attention_probs_dropout_prob"
+    ] == original["attention_probs_dropout_prob"]
+    assert json.loads(default.manifest_path.read_text())["config"]["attention_dropout"] == 0.0

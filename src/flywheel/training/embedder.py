@@ -53,6 +53,15 @@ class EmbedderTrainResult:
         return result_record(self)
 
 
+def _attention_dropout(config: EmbedderTrainConfig) -> dict[str, float] | None:
+    """Config overrides for the attention dropout (BERT-style and Llama-style names; a model
+    reads the one its architecture has, and the other is an unused attribute)."""
+    if config.attention_dropout is None:
+        return None
+    value = config.attention_dropout
+    return {"attention_probs_dropout_prob": value, "attention_dropout": value}
+
+
 def _max_negatives(config: EmbedderTrainConfig) -> int | None:
     return 1 if config.loss == "triplet" else None
 
@@ -111,7 +120,7 @@ def train_embedder(
 
     dataset = prepare_embedder_dataset(train_rows, max_negatives=_max_negatives(config))
     resolved = resolve_model(base_model)
-    model = SentenceTransformer(resolved)
+    model = SentenceTransformer(resolved, config_kwargs=_attention_dropout(config))
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
     loss = build_embedder_loss(model, config)
