@@ -38,3 +38,15 @@ def test_documents_read_for_other_queries_score_higher_and_eval_logs_never_count
     assert signals["log_negative"]["good"] == 0
     with_dev = document_signals(labels, exclude_qids=())
     assert "answer" in with_dev["log_relevance"]  # (it would, were dev not excluded)
+
+
+def test_queries_labelled_from_logs_know_which_documents_they_judged(clock) -> None:
+    from flywheel.datasets.training_labels import assemble_training_labels
+
+    events = _sessions(clock, "logged", read="good", passed="bad")
+    labels = assemble_training_labels(
+        {"judged": {"d1": 2}}, events=events, eval_qids=set()
+    )
+    judged = labels.judged_from_logs(["logged", "judged", "unknown"])
+    # the logged query judged what it was shown; a person's judgments are not condensed
+    assert judged == {"logged": {"good", "bad"}}

@@ -101,3 +101,8 @@ def test_run_on_a_store_with_logs_and_no_training_judgments(
     # (21 dev queries here, above the ten the gate needs)
     features = (result.learned_reranker or {}).get("features", [])
     assert {"doc:log_relevance", "doc:log_ctr", "doc:log_negative"} <= set(features), features
+    # dev queries labelled from logs are scored on condensed lists (the never-shown are unjudged),
+    # in the loop's dev table and in training's own gate
+    assert result.splits["dev_condensed_queries"] == result.split_sizes["dev"]
+    manifest = (Path(result.embedder["model_path"]).parent / "manifest.json").read_text()
+    assert '"condensed_queries": ' in manifest

@@ -65,6 +65,16 @@ class TrainingLabels:
         }
         return {q: docs for q, docs in out.items() if docs}
 
+    def judged_from_logs(self, qids: Iterable[str]) -> dict[str, set[str]]:
+        """For each of ``qids`` labelled from logs: every document it has a label for, positive
+        or negative - what evaluation over log labels may score (the rest was never shown)."""
+        out: dict[str, set[str]] = {}
+        for qid in qids:
+            positives = self.positives.get(qid, {})
+            if any(self.origin.get((qid, d)) == EVENTS for d in positives):
+                out[qid] = set(positives) | set(self.negatives.get(qid, {}))
+        return out
+
     def restrict(self, qids: Iterable[str]) -> Qrels:
         """Positives of ``qids`` only (a split's qrels)."""
         return {q: dict(self.positives[q]) for q in qids if q in self.positives}

@@ -26,8 +26,10 @@ def gate_devset(
 ) -> DevSet:
     """The dev queries over a candidate pool (their judged documents and the top ``depth`` of
     each first stage). Both models rank the same pool, so the comparison is fair and costs a
-    fraction of encoding the whole corpus twice more."""
+    fraction of encoding the whole corpus twice more. A dev query labelled from logs ranks only
+    the documents it has labels for (:mod:`flywheel.evaluation.condensed`)."""
     pool = {d for rel in splits.dev_qrels.values() for d in rel if d in texts}
+    pool |= {d for docs in splits.dev_judged.values() for d in docs if d in texts}
     for run in runs:
         for qid in splits.dev_q:
             ranked = sorted(run.get(qid, {}).items(), key=lambda item: -item[1])[:depth]
@@ -37,6 +39,7 @@ def gate_devset(
         {d: texts[d] for d in sorted(pool)},
         splits.dev_qrels,
         meta={"pool": f"judged + top {depth} of base dense and BM25", "origin": splits.dev_origin},
+        judged={q: {d for d in docs if d in texts} for q, docs in splits.dev_judged.items()},
     )
 
 

@@ -27,7 +27,7 @@ from flywheel.datasets.document_signals import document_signals
 from flywheel.datasets.label_quality import label_agreement
 from flywheel.datasets.pairs import build_pairs
 from flywheel.datasets.training_labels import TrainingLabels, assemble_training_labels
-from flywheel.evaluation import Comparison, compare, evaluate
+from flywheel.evaluation import Comparison, compare
 from flywheel.evaluation.cost import CostProfile, measure
 from flywheel.pipeline.cold_start import plan_cold_start
 from flywheel.pipeline.comparisons import (
@@ -352,10 +352,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
     costs.update({n: c.to_dict() for n, c in compared_costs.items()})
     systems.update({n: System(n, Embedder.OTHER, role=Role.COMPARISON) for n in compared})
 
-    dev_scores = {
-        name: evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
-        for name, run in runs.items()
-    }
+    dev_scores = {name: splits.dev_scores(run, metrics) for name, run in runs.items()}
     verdicts = [cold.note] if cold is not None else []
     if len(trials) > 1:
         verdicts.append(
@@ -398,9 +395,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         if learned_run is not None:
             runs[LEARNED] = learned_run
             systems[LEARNED] = reranked(systems[first], LEARNED, "learned")
-            dev_scores[LEARNED] = evaluate(
-                splits.dev_qrels, restrict(learned_run, splits.dev_q), metrics
-            ).mean
+            dev_scores[LEARNED] = splits.dev_scores(learned_run, metrics)
             accepted.add("learned")
     eligible = [
         n
@@ -425,7 +420,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         costs.update({n: c.to_dict() for n, c in compared_costs.items()})
         systems.update({n: reranked(systems[first], n, n, role=Role.COMPARISON) for n in compared})
         for name, run in compared.items():
-            dev_scores[name] = evaluate(splits.dev_qrels, restrict(run, splits.dev_q), metrics).mean
+            dev_scores[name] = splits.dev_scores(run, metrics)
 
     with timings.stage("compare"):
         order = [BASELINE, *[n for n in runs if n != BASELINE]]

@@ -14,10 +14,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from flywheel.data.types import Qrels, Queries, RetrievalDataset
+from flywheel.data.types import Qrels, Queries, RetrievalDataset, Run
 from flywheel.datasets.splits import QueryEmbedder, split_training_queries
 from flywheel.datasets.training_labels import TrainingLabels
 from flywheel.errors import ConfigError
+from flywheel.evaluation.condensed import condense
+from flywheel.evaluation.evaluate import evaluate
 from flywheel.pipeline.config import LoopConfig
 
 
@@ -32,6 +34,14 @@ class LoopSplits:
     dev_origin: str
     leaked: set[str] = field(default_factory=set)
     split_record: dict[str, Any] = field(default_factory=dict)
+    # dev queries labelled from logs -> the documents they have labels for: dev scores them on
+    # condensed lists (:mod:`flywheel.evaluation.condensed`), as the never-shown are unjudged
+    dev_judged: dict[str, set[str]] = field(default_factory=dict)
+
+    def dev_scores(self, run: Run, metrics: list[str]) -> dict[str, float]:
+        """Mean ``metrics`` of ``run`` on the dev queries, log-labelled ones on condensed lists."""
+        dev_run = condense({q: run.get(q, {}) for q in self.dev_q}, self.dev_judged)
+        return evaluate(self.dev_qrels, dev_run, metrics).mean
 
     @property
     def eval_q(self) -> Queries:
@@ -87,12 +97,14 @@ def prepare_splits(
         embed=embed,
         dev_queries=own_dev or None,
     )
+    judged: dict[str, set[str]] = {}
     if own_dev:
         dev_qrels = dataset.qrels[config.dev_split]
         origin = f"the dataset's '{config.dev_split}' split"
     else:
         dev_qrels = labels.restrict(split.dev)
         origin = "carved by query from the training side"
+        judged = labels.judged_from_logs(split.dev)
     if not split.train or not split.dev:
         raise ConfigError(
             f"too few training queries: {len(split.train)} to train, {len(split.dev)} for dev "
@@ -107,5 +119,6 @@ def prepare_splits(
         test_qrels=test_qrels,
         dev_origin=origin,
         leaked=split.leaked,
-        split_record=split.to_dict(),
+        split_record={**split.to_dict(), "dev_condensed_queries": len(judged)},
+        dev_judged=judged,
     )

@@ -11,7 +11,7 @@ models evaluated on the same pool.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,9 @@ class DevSet:
     texts: Mapping[str, str]
     qrels: Qrels
     meta: dict[str, Any] = field(default_factory=dict)
+    # queries whose judgments cover only some texts (labels from logs: what was shown) -> those
+    # texts; the evaluators rank only them for such a query (condensed lists)
+    judged: Mapping[str, Collection[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         judged = [qid for qid in self.qrels if qid in self.queries]
@@ -39,6 +42,7 @@ class DevSet:
             "queries": len(self.queries),
             "texts": len(self.texts),
             "judged_queries": sum(1 for qid in self.qrels if qid in self.queries),
+            **({"condensed_queries": len(self.judged)} if self.judged else {}),
             **self.meta,
         }
 

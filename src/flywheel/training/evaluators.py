@@ -111,6 +111,10 @@ class DenseDevEvaluator(_DevEvaluator):
         k = min(self.top_k, len(self.doc_ids))
         run: Run = {}
         for row, qid in enumerate(self.qids):
+            if qid in self.dev.judged:  # a condensed list: only the texts judged for it
+                keep = np.flatnonzero(np.isin(self.doc_ids, list(self.dev.judged[qid])))
+                run[qid] = {self.doc_ids[i]: float(scores[row, i]) for i in keep}
+                continue
             top = np.argpartition(-scores[row], k - 1)[:k]
             run[qid] = {self.doc_ids[i]: float(scores[row, i]) for i in top}
         return run
