@@ -199,6 +199,7 @@ def trained_result(summary: dict[str, Any]) -> tuple[EvaluationResult, dict[str,
     name = "fine-tuned dense"
     info = {
         "selected": summary.get("selected"),
+        "selected_ndcg@10": round(test.mean(summary["selected"], "ndcg@10"), 4),
         "accepted": summary.get("embedder_accepted"),
         "split_sizes": summary.get("split_sizes"),
         "training_labels": summary.get("labels"),
@@ -323,7 +324,7 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
         return
     table = Table(title=f"(c) test, {training['test_queries']} queries: paired tests vs base")
     columns = ("system", "nDCG@10", "delta", "p", "recall@100", "delta", "p", "share of gain")
-    for col in (*columns, "dev gate"):
+    for col in (*columns, "dev gate", "selected on dev: test nDCG@10"):
         table.add_column(col)
     base = training["base"]
     table.add_row("base", f"{base['ndcg@10']:.4f}", "", "", f"{base['recall@100']:.4f}")
@@ -340,6 +341,7 @@ def print_tables(results: dict[str, Any], training: dict[str, Any] | None) -> No
             f"{f['recall@100_p']:.3g}",
             "" if f.get("share_of_qrels_gain") is None else f"{f['share_of_qrels_gain']:.2f}",
             {True: "accepted", False: "rejected"}.get(f.get("accepted"), ""),
+            f"{f['selected']}: {f['selected_ndcg@10']:.4f}",
         )
     console.print(table)
 
