@@ -106,3 +106,7 @@ def test_run_on_a_store_with_logs_and_no_training_judgments(
     assert result.splits["dev_condensed_queries"] == result.split_sizes["dev"]
     manifest = (Path(result.embedder["model_path"]).parent / "manifest.json").read_text()
     assert '"condensed_queries": ' in manifest
+    # the report's timing table shows the peak memory after each stage, as the summary does
+    baseline = result.timings["baseline"]
+    peak = result.peak_memory_by_stage["baseline"]
+    assert f"<td>baseline</td><td>{baseline:.1f}</td><td>{peak:.0f}</td>" in html

@@ -466,6 +466,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         systems={n: _system_record(sy) for n, sy in systems.items()},
         reference=reference,
         timings=dict(timings.seconds),
+        peak_memory_by_stage=dict(timings.peak_mb),
         peak_memory_mb=peak_memory_mb(),
         verdicts=verdicts,
         costs=costs,
@@ -479,7 +480,7 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
             result, out / "report.html", dataset=dataset, queries=splits.test_q
         )
     result.timings = dict(timings.seconds)
-    result.peak_memory_by_stage = {k: round(v) for k, v in timings.peak_mb.items()}
+    result.peak_memory_by_stage = dict(timings.peak_mb)
     result.summary_path = out / "summary.json"
     write_json(result.summary_path, result.to_dict())
     return result

@@ -21,6 +21,7 @@ from flywheel.errors import ConfigError
 from flywheel.evaluation.condensed import condense
 from flywheel.evaluation.evaluate import evaluate
 from flywheel.pipeline.config import LoopConfig
+from flywheel.pipeline.stages import restrict
 
 
 @dataclass
@@ -40,8 +41,9 @@ class LoopSplits:
 
     def dev_scores(self, run: Run, metrics: list[str]) -> dict[str, float]:
         """Mean ``metrics`` of ``run`` on the dev queries, log-labelled ones on condensed lists."""
-        dev_run = condense({q: run.get(q, {}) for q in self.dev_q}, self.dev_judged)
-        return evaluate(self.dev_qrels, dev_run, metrics).mean
+        return evaluate(
+            self.dev_qrels, condense(restrict(run, self.dev_q), self.dev_judged), metrics
+        ).mean
 
     @property
     def eval_q(self) -> Queries:

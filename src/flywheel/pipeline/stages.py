@@ -40,7 +40,7 @@ class Timings:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-            self.peak_mb[name] = peak_memory_mb()
+            self.peak_mb[name] = round(peak_memory_mb())
             logger.info("stage %s: %.1fs", name, self.seconds[name])
 
     @property

@@ -74,6 +74,7 @@ class DenseDevEvaluator(_DevEvaluator):
         self.batch_size = batch_size
         self.top_k = top_k
         self.doc_ids = list(dev.texts)
+        self._column = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
         self.last_doc_vectors: np.ndarray | None = None
 
     def run(self, model: Any) -> Run:
@@ -112,8 +113,8 @@ class DenseDevEvaluator(_DevEvaluator):
         run: Run = {}
         for row, qid in enumerate(self.qids):
             if qid in self.dev.judged:  # a condensed list: only the texts judged for it
-                keep = np.flatnonzero(np.isin(self.doc_ids, list(self.dev.judged[qid])))
-                run[qid] = {self.doc_ids[i]: float(scores[row, i]) for i in keep}
+                keep = [d for d in self.dev.judged[qid] if d in self._column]
+                run[qid] = {d: float(scores[row, self._column[d]]) for d in keep}
                 continue
             top = np.argpartition(-scores[row], k - 1)[:k]
             run[qid] = {self.doc_ids[i]: float(scores[row, i]) for i in top}

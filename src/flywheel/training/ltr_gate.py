@@ -119,8 +119,7 @@ def _inner_split(
     held_groups = {groups[q] for q in qids} if groups else set(qids)
     if parts < 2 or len(held_groups) < parts or len(qids) < 2 * parts:
         return qids, []
-    fit, stop = cross_fit_folds(qids, parts, seed=seed, groups=groups)[0]
-    return fit, stop
+    return cross_fit_folds(qids, parts, seed=seed, groups=groups)[0]
 
 
 def _fit(
