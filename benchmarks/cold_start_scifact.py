@@ -1,27 +1,27 @@
-"""Cold start on SciFact: fine-tune MiniLM on offline pseudo-questions, as if no queries existed.
+"""Cold start on SciFact through ``flywheel run``: offline pseudo-questions vs a local LLM's.
 
-    flock /tmp/flywheel-heavy.lock env HF_HUB_OFFLINE=1 \
-        .venv/bin/python benchmarks/cold_start_scifact.py
+    FLYWHEEL_LOCAL_DTYPE=bfloat16 HF_HUB_OFFLINE=1 \
+        .venv/bin/python benchmarks/cold_start_scifact.py            # ict and llm
+    ... benchmarks/cold_start_scifact.py --generators ict            # offline only, no model
 
-``cold_start`` is what ``flywheel run`` does on a dataset without training queries, through the
-same library functions (:func:`flywheel.pipeline.cold_start.plan_cold_start`, the loop's splits,
-mining and training rows):
+SciFact as a team without training queries has it: a BEIR view of the dataset with the corpus,
+the test queries and the test judgments only (written under ``--out``, linking the files), run
+through the loop (:func:`flywheel.pipeline.run_flywheel`) once per generator:
 
-1. Inverse-cloze pseudo-questions from passages sampled across the corpus (stratified by
-   document and k-means cluster of the base embeddings); the train qrels are never read.
-2. Filters: copied spans (vs the masked positive), near-duplicates (base-model cosine >= 0.95),
-   leaks (cosine >= 0.9 with a test query); counts kept and rejected per filter.
-3. Hard negatives from the base model (ranks 3-30, TopK-PercPos 95%), masked positives, MNRL,
-   1 epoch at lr 1e-5.
-4. The dev gate (dev carved from the synthetic questions, as the loop carves it) keeps the base
-   unless the fine-tuned model beats it; WiSE-FT (the fine-tuned weights averaged with the
-   base's) is measured beside it as a diagnostic.
-5. ``cold_start_plus_real``: the same with the real training queries added (dev carved from the
-   real ones), to show what real data is worth over synthetic.
+* ``ict``: offline inverse-cloze pseudo-questions (the default of ``flywheel run``);
+* ``llm``: questions written by ``--model`` (default ``local:gemma-3-270m``, Gemma-3-270M base
+  run in-process: no key, nothing leaves the machine), shown three generic demonstrations
+  (the view has no judged pair and no unjudged real query to show for style).
 
-Everything is evaluated on the 300 test queries with a paired permutation test against the base.
-The last line is one JSON object naming the systems ``base``, ``cold_start`` and
-``cold_start_plus_real``.
+Both sample the same 1,500 passages (stratified by k-means cluster of the base embeddings),
+keep up to 1,000 questions after the same filters (copies, near-duplicates, leaks against the
+test queries), carve dev from them, train with the same gentle recipe (1 epoch, lr 1e-5) and let
+the same dev gate accept or reject the fine-tuned model; the loop then selects a system on dev.
+Everything is tested on the 300 test queries, each system against the base model and the two
+generators' fine-tuned models against each other (paired permutation tests). A rerun reuses
+every generated question (response cache) and the base model's embeddings.
+
+Prints a table and, as its last line, one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -30,224 +30,133 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from flywheel.data.beir import load_beir
-from flywheel.datasets.splits import check_leakage, split_queries
-from flywheel.evaluation import compare, evaluate
-from flywheel.models import DEFAULT_BASE_MODEL, resolve_model
-from flywheel.pipeline.cold_start import plan_cold_start
-from flywheel.pipeline.config import LoopConfig
-from flywheel.pipeline.mining import embedder_rows, mine_negatives
-from flywheel.pipeline.splits import prepare_splits
-from flywheel.retrieval.dense import DenseRetriever
-from flywheel.retrieval.embedders import Embedder
-from flywheel.training.embedder import train_embedder
+from flywheel.evaluation import compare
+from flywheel.pipeline import LoopConfig, run_flywheel
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ["ndcg@10", "recall@100"]
 
 
-def average_weights(base: str, tuned: str, alpha: float, out: Path) -> str:
-    """WiSE-FT: ``(1 - alpha) * base + alpha * tuned``, saved as a model folder."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(tuned, device="cpu")
-    base_state = SentenceTransformer(resolve_model(base), device="cpu").state_dict()
-    state = model.state_dict()
-    for name, value in state.items():
-        if value.dtype.is_floating_point and name in base_state:
-            state[name] = (1 - alpha) * base_state[name] + alpha * value
-    model.load_state_dict(state)
-    model.save(str(out))
-    return str(out)
-
-
-def dense(model: str, dataset, queries) -> dict:
-    return DenseRetriever(dataset.corpus, Embedder(model)).search(queries, k=100)
+def no_train_view(source: Path, target: Path) -> Path:
+    """A BEIR folder with the corpus, the test queries and their judgments only."""
+    dataset = load_beir(source)
+    test_q, _ = dataset.split("test")
+    (target / "qrels").mkdir(parents=True, exist_ok=True)
+    corpus = target / "corpus.jsonl"
+    if not corpus.exists():
+        corpus.symlink_to((source / "corpus.jsonl").resolve())
+    qrels = target / "qrels" / "test.tsv"
+    if not qrels.exists():
+        qrels.symlink_to((source / "qrels" / "test.tsv").resolve())
+    lines = [json.dumps({"_id": q, "text": t}) for q, t in sorted(test_q.items())]
+    (target / "queries.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
 
 
-def loop_training(dataset, config: LoopConfig, base: Embedder, out: Path, say):
-    """The loop's path from a dataset to a fine-tuned embedder: splits, mining, rows, training."""
-    splits = prepare_splits(dataset, config)
-    texts = dataset.texts()
-    mined = mine_negatives(
-        config, splits, base=base, doc_ids=list(dataset.corpus), texts=texts, say=say
+def run_loop(view: Path, out: Path, generator: str, args: argparse.Namespace) -> Any:
+    shutil.rmtree(out, ignore_errors=True)  # a fresh store: the view is ingested again
+    config = LoopConfig(
+        dataset=str(view),
+        out_dir=out,
+        cold_start_generator=generator,
+        cold_start_model=args.model if generator == "llm" else None,
+        learned_reranker=not args.no_learned_reranker,
+        latency_queries=0,
+        seed=args.seed,
     )
-    rows = embedder_rows(config, splits, mined, texts, say, positive_texts=dataset.positive_texts)
-    trained = train_embedder(
-        rows, base_model=config.base_model, out_dir=out, config=config.embedder, dev=None
-    )
-    return str(trained.model_path), splits, len(rows)
-
-
-def gate(candidates: dict[str, str], dataset, dev_q, dev_qrels, say) -> tuple[str, dict]:
-    """Dev nDCG@10 of every candidate; a trained one wins only if it beats the base."""
-    scores = {
-        name: evaluate(dev_qrels, dense(model, dataset, dev_q), ["ndcg@10"]).mean["ndcg@10"]
-        for name, model in candidates.items()
-    }
-    best = max(scores, key=lambda n: (scores[n], n == "base"))
-    if scores[best] <= scores["base"]:
-        best = "base"
-    say(f"dev nDCG@10: {', '.join(f'{n} {s:.4f}' for n, s in scores.items())} -> {best}")
-    return best, scores
-
-
-def gated_system(
-    name: str,
-    data,
-    config: LoopConfig,
-    base: Embedder,
-    dataset,
-    test_q,
-    runs: dict,
-    timings: dict,
-    args,
-    out: Path,
-    say,
-    *,
-    key: str | None = None,
-) -> dict:
-    """Train as the loop does, let the dev gate choose (the base unless the fine-tuned model
-    beats it), test the choice as ``name`` and the other candidates as diagnostics (WiSE-FT,
-    the fine-tuned weights averaged with the base's, is never chosen: a diagnostic)."""
-    key = key or name
-    t = time.perf_counter()
-    tuned, splits, n_rows = loop_training(data, config, base, out / key, say)
-    averaged = average_weights(DEFAULT_BASE_MODEL, tuned, args.alpha, out / f"{key}_wise")
-    timings[f"{key}_train_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    models = {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned, "averaged": averaged}
-    candidates = {"base": DEFAULT_BASE_MODEL, "fine-tuned": tuned}
-    chosen, scores = gate(candidates, dataset, splits.dev_q, splits.dev_qrels, say)
-    scores["averaged (diagnostic)"] = evaluate(
-        splits.dev_qrels, dense(averaged, dataset, splits.dev_q), ["ndcg@10"]
-    ).mean["ndcg@10"]
-    runs[name] = runs["base"] if chosen == "base" else dense(models[chosen], dataset, test_q)
-    for candidate in ("fine-tuned", "averaged"):  # diagnostics: every candidate on test
-        if candidate != chosen:
-            runs[f"{name} [{candidate}, diagnostic]"] = dense(models[candidate], dataset, test_q)
-    timings[f"{key}_eval_s"] = time.perf_counter() - t
-    origin = "real queries carved from train" if "dev" in data.qrels else "synthetic questions"
-    return {
-        "selected": chosen,
-        "dev_ndcg@10": scores,
-        "dev": f"{len(splits.dev_q)} {origin}",
-        "train_rows": n_rows,
-        "train_queries": len(splits.train_q),
-        "dev_queries": len(splits.dev_q),
-    }
+    return run_flywheel(config)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", default=str(ROOT / ".." / "shared" / "datasets"))
     parser.add_argument("--out", default="flywheel-out/cold-start-scifact")
-    parser.add_argument("--alpha", type=float, default=0.5, help="WiSE-FT mixing weight")
+    parser.add_argument("--generators", nargs="+", default=["ict", "llm"], choices=["ict", "llm"])
+    parser.add_argument("--model", default="local:gemma-3-270m", help="the llm generator")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--no-learned-reranker", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    console = Console(width=max(Console().width, 130))  # system names are long
-    say = lambda line: console.print(f"[dim]{line}[/]")  # noqa: E731
+    console = Console(width=max(Console().width, 130))
     out = Path(args.out)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    source = Path(args.datasets_dir) / "scifact"
+    view = no_train_view(source, out / "scifact-no-train")
+    test_qrels = load_beir(source).split("test")[1]
 
-    dataset = load_beir(Path(args.datasets_dir) / "scifact")
-    test_q, test_qrels = dataset.split("test")
-    base = Embedder(DEFAULT_BASE_MODEL)
-    runs = {"base": dense(DEFAULT_BASE_MODEL, dataset, test_q)}
-    timings["base_s"] = time.perf_counter() - t0
-
-    # 1-2: pseudo-questions and filters, exactly as `flywheel run` plans them (train qrels unused)
-    t = time.perf_counter()
-    config = LoopConfig(dataset="scifact", out_dir=out, seed=args.seed)
-    no_train = replace(dataset, qrels={"test": test_qrels})
-    cold = plan_cold_start(no_train, config, say=say, embedder=base)
-    assert cold is not None
-    report = cold.result.report
-    timings["generate_filter_s"] = time.perf_counter() - t
-
-    # 3-4: the loop's splits (dev carved from the synthetic questions), mining and training
-    context = (base, dataset, test_q, runs, timings, args, out, say)
-    gates = {"cold_start": gated_system("cold_start", cold.dataset, cold.config, *context)}
-
-    if not args.skip_real:
-        real_q, real_qrels = dataset.split("train")
-        leaked = check_leakage(real_q, test_q, force=True).leaked_qids
-        real_q = {q: s for q, s in real_q.items() if q not in leaked}
-        rsplit = split_queries(real_q, dev_fraction=0.1, seed=args.seed)
-        qrels = {
-            "train": {
-                **cold.dataset.qrels["train"],
-                **{q: real_qrels[q] for q in rsplit.train_qids},
-            },
-            "dev": {q: real_qrels[q] for q in rsplit.dev_qids},
-            "test": test_qrels,
+    runs: dict[str, Any] = {}
+    loops: dict[str, dict[str, Any]] = {}
+    for generator in args.generators:
+        start = time.perf_counter()
+        result = run_loop(view, out / generator, generator, args)
+        runs.setdefault("base dense", result.runs["base dense"])
+        runs.setdefault("bm25", result.runs["bm25"])
+        if "fine-tuned dense" in result.runs:
+            runs[f"{generator}: fine-tuned dense"] = result.runs["fine-tuned dense"]
+        runs[f"{generator}: selected ({result.selected})"] = result.runs[result.selected]
+        cold = next((v for v in result.verdicts if v.startswith("cold start")), "")
+        loops[generator] = {
+            "selected": result.selected,
+            "embedder_accepted": result.embedder_accepted,
+            "dev_base": result.embedder.get("base_dev_score"),
+            "dev_trained": result.embedder.get("trained_dev_score"),
+            "split_sizes": result.split_sizes,
+            "note": cold,
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+            "timings_s": {k: round(v, 1) for k, v in result.timings.items()},
         }
-        mixed = replace(cold.dataset, qrels=qrels)
-        gates["cold_start_plus_real"] = gated_system(
-            "cold_start_plus_real", mixed, cold.config, *context, key="plus_real"
-        )
-    comparison = compare(test_qrels, runs, metrics=METRICS, baseline="base")
-    table = Table(title="SciFact test (300 queries): cold start from offline pseudo-questions")
-    table.add_column("system", no_wrap=True)
-    for column in ("nDCG@10", "recall@100", "Δ nDCG@10", "p (vs base)", "dev gate"):
-        table.add_column(column)
-    figures: dict[str, dict] = {}
+        console.print(f"[dim]{generator}: {cold}[/]")
+
+    comparison = compare(test_qrels, runs, metrics=METRICS, baseline="base dense")
+    head_to_head = None
+    if {"ict: fine-tuned dense", "llm: fine-tuned dense"} <= set(runs):
+        pair = {k: runs[k] for k in ("ict: fine-tuned dense", "llm: fine-tuned dense")}
+        head_to_head = compare(test_qrels, pair, metrics=METRICS, baseline="ict: fine-tuned dense")
+    table = Table(title="SciFact test (300 queries), no training query: cold start in the loop")
+    for column in ("system", "nDCG@10", "recall@100", "Δ nDCG@10 vs base", "p", "dev gate"):
+        table.add_column(column, no_wrap=column == "system")
+    figures: dict[str, Any] = {}
     for system in comparison.systems:
         o = comparison.outcomes.get(system, {}).get("ndcg@10")
-        gate_note = gates.get(system, {}).get("selected", "")
+        generator = system.split(":")[0]
+        gate = ""
+        if system.endswith("fine-tuned dense"):
+            info = loops[generator]
+            verdict = "accepted" if info["embedder_accepted"] else "rejected"
+            if info["dev_trained"] is not None and info["dev_base"] is not None:
+                verdict += f" (dev {info['dev_trained']:.3f} vs base {info['dev_base']:.3f})"
+            gate = verdict
         table.add_row(
-            escape(system),  # "[averaged, diagnostic]" is not markup
+            system,
             f"{comparison.mean(system, 'ndcg@10'):.4f}",
             f"{comparison.mean(system, 'recall@100'):.4f}",
             "" if o is None else f"{o.delta:+.4f}",
             "" if o is None else f"{o.p_value:.3g}",
-            gate_note,
+            gate,
         )
         figures[system] = {
-            "ndcg@10": comparison.mean(system, "ndcg@10"),
-            "recall@100": comparison.mean(system, "recall@100"),
+            "ndcg@10": round(comparison.mean(system, "ndcg@10"), 4),
+            "recall@100": round(comparison.mean(system, "recall@100"), 4),
             "p_value_vs_base": None if o is None else o.p_value,
         }
     console.print(table)
-    console.print(
-        "Filters: "
-        + ", ".join(f"{k} rejected {v}" for k, v in report.rejected.items())
-        + f"; {report.kept} of {report.candidates} kept from {cold.result.sampled} sampled "
-        f"passages, {len(cold.result.kept)} used ({gates['cold_start']['train_queries']} train / "
-        f"{gates['cold_start']['dev_queries']} dev)"
-    )
-    console.print("Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    summary = {
-        "dataset": "scifact",
-        "systems": figures,
-        "gates": gates,
-        "filters": report.to_dict(),
-        "pairs_used": len(cold.result.kept),
-        "passages_sampled": cold.result.sampled,
-        "config": {
-            "lr": cold.config.embedder.learning_rate,
-            "alpha": args.alpha,
-            "epochs": cold.config.embedder.epochs,
-            "loss": "mnrl",
-            "negatives": "base ranks 3-30, TopK-PercPos 0.95",
-            "seed": args.seed,
-        },
-        "reference": {"naive_ict_ndcg@10": 0.632, "published_base_ndcg@10": 0.645},
-        "timings_s": {k: round(v, 1) for k, v in timings.items()},
-    }
-    print(json.dumps(summary, default=float))
+    if head_to_head is not None:
+        o = head_to_head.outcomes["llm: fine-tuned dense"]["ndcg@10"]
+        console.print(f"llm vs ict (fine-tuned dense): Δ nDCG@10 {o.delta:+.4f}, p {o.p_value:.3g}")
+        figures["llm_vs_ict"] = {"delta_ndcg@10": round(o.delta, 4), "p_value": o.p_value}
+    for generator, info in loops.items():
+        console.print(f"{generator}: {info['minutes']} min; {info['note']}")
+    print(json.dumps({"dataset": "scifact", "model": args.model, "systems": figures,
+                      "loops": loops}, default=float))  # fmt: skip
 
 
 if __name__ == "__main__":

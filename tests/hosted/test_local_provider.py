@@ -171,3 +171,21 @@ def test_synth_questions_with_a_local_model_needs_no_key(tiny_lm: Path, local_en
     assert done.exit_code == 0, done.output
     said = " ".join(done.output.split())
     assert f"local:{tiny_lm}: 3 calls" in said and "s here" in said
+
+
+def test_stop_cuts_a_reply_as_hosted_apis_do_and_enters_the_payload_only_when_given(
+    tiny_lm: Path, local_env: Path
+) -> None:
+    assert "stop" not in chat_request("hi", max_tokens=4, temperature=0).payload
+    free = HostedClient(f"local:{tiny_lm}", kind="chat", cache=local_env)
+    [whole] = free.run([chat_request(PROMPTS[0], max_tokens=6, temperature=0)])
+    words = whole.result["text"].split()
+    assert len(words) >= 3
+    stop = " " + words[2]
+    request = chat_request(PROMPTS[0], max_tokens=6, temperature=0, stop=[stop])
+    assert request.payload["stop"] == [stop]
+    [cut] = free.run([request])
+    assert cut.result["finish_reason"] == "stop"
+    assert whole.result["text"].startswith(cut.result["text"])
+    assert stop not in cut.result["text"] and len(cut.result["text"]) < len(whole.result["text"])
+    assert cut.usage.output_tokens < whole.usage.output_tokens  # decoding stopped early

@@ -229,3 +229,26 @@ def test_cli_passes_compare_flags_to_the_loop(monkeypatch: pytest.MonkeyPatch) -
     assert seen and seen[0].compare_models == [EMBED, "other/model"]
     assert seen[0].compare_rerankers == [RERANK]
     assert isinstance(result.exception, ConfigError)  # the stub stopped it after the flags
+
+
+def test_cold_start_model_flag_picks_the_llm_generator_and_refuses_a_bad_name(monkeypatch):
+    from typer.testing import CliRunner
+
+    from flywheel import pipeline
+    from flywheel.cli.app import app
+
+    seen: list[LoopConfig] = []
+
+    def fake_run(config: LoopConfig, **_: object) -> None:
+        seen.append(config)
+        raise ConfigError("stopped after reading the flags")
+
+    monkeypatch.setattr(pipeline, "run_flywheel", fake_run)
+    CliRunner().invoke(app, ["run", "-d", "scifact", "--cold-start-model", "local:gemma-3-270m"])
+    assert seen and seen[0].cold_start_generator == "llm"
+    assert seen[0].cold_start_model == "local:gemma-3-270m"
+    CliRunner().invoke(app, ["run", "-d", "scifact"])
+    assert seen[1].cold_start_generator == "ict" and seen[1].cold_start_model is None
+    bad = CliRunner().invoke(app, ["run", "-d", "scifact", "--cold-start-model", "bogus:m"])
+    assert len(seen) == 2  # refused before the loop starts
+    assert "unknown provider 'bogus'" in str(bad.exception)

@@ -79,3 +79,58 @@ def test_the_loop_trains_synthetic_questions_against_their_masked_passage(tmp_pa
         masked = cold.dataset.positive_texts[example.qid][example.positive_id]
         assert row["positive"] == masked and row["anchor"] not in row["positive"]
         assert row["negative"] == cold.dataset.texts()[example.negative_ids[0]]
+
+
+def test_a_local_language_model_writes_the_cold_start_questions(tmp_path, monkeypatch):
+    """``cold_start_generator="llm"`` with ``local:``: no key, every passage asked once, the
+    reply cut at the line end, usage in seconds in the note; the test split untouched."""
+    import pytest
+    from pydantic import ValidationError
+
+    from flywheel.testing import build_tiny_causal_lm
+
+    monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = f"local:{build_tiny_causal_lm(tmp_path / 'tiny-lm')}"
+    corpus = {f"d{i}": Document(f"d{i}", t) for i, t in enumerate(TEXTS)}
+    dataset = RetrievalDataset(
+        "tiny",
+        corpus,
+        {"t1": "what is lava made of", "live1": "does salt slow yeast"},
+        {"test": {"t1": {"d1": 1}}},
+    )
+    config = LoopConfig(
+        dataset="tiny",
+        out_dir=tmp_path / "out",
+        cold_start_generator="llm",
+        cold_start_model=model,
+    )
+    from flywheel.hosted.local_model import LocalTransport
+
+    seen: list[dict] = []
+    real = LocalTransport.call_batch
+
+    def spy(self, kind, name, payloads):
+        seen.extend(payloads)
+        return real(self, kind, name, payloads)
+
+    monkeypatch.setattr(LocalTransport, "call_batch", spy)
+    said: list[str] = []
+    cold = plan_cold_start(
+        dataset, config, say=said.append, embedder=FakeEmbedder(cache_dir=tmp_path / "emb")
+    )
+    assert cold is not None and cold.generator == "llm"
+    assert len(seen) == len(TEXTS) and all(p["stop"] == ["\n"] for p in seen)
+    prompt = seen[0]["messages"][-1]["content"]
+    assert "- does salt slow yeast" in prompt  # unjudged real queries show the style
+    assert "what is lava made of" not in prompt  # never an evaluation query
+    usage = cold.result.usage
+    assert usage["in_process"] and usage["calls"] == cold.result.sampled == len(TEXTS)
+    assert cold.result.report.candidates == len(TEXTS)
+    assert f"questions written by {model}" in cold.note and "s of model time here" in cold.note
+    train = cold.dataset.qrels["train"]
+    assert all(cold.dataset.queries[q] and q not in ("t1", "live1") for q in train)
+    assert all(p.generator == "llm" for p in cold.result.kept)
+    assert cold.dataset.qrels["test"] == {"t1": {"d1": 1}}
+    with pytest.raises(ValidationError, match="needs cold_start_model"):
+        LoopConfig(cold_start_generator="llm")

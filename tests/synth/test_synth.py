@@ -29,7 +29,7 @@ from flywheel.synth import (
     synthesize,
     write_synthetic,
 )
-from flywheel.synth.llm import clean_question
+from flywheel.synth.llm import DEFAULT_DEMONSTRATIONS, clean_question, demonstrations
 from flywheel.testing import FakeEmbedder
 
 PASSAGE = (
@@ -166,6 +166,10 @@ def test_llm_generator_uses_style_examples_and_records_rejections(server, tmp_pa
     assert all(p.generator == "llm" and p.question.endswith("?") for p in result.kept)
     prompts = [b["messages"][0]["content"] for _, b in server.requests]
     assert all("- yeast and bread" in p for p in prompts)
+    # no judged pair: the generic demonstrations; the prompt ends where the question goes
+    assert all(DEFAULT_DEMONSTRATIONS[0]["question"] in p for p in prompts)
+    assert all(p.rstrip().endswith("Question:") for p in prompts)
+    assert all("stop" not in b for _, b in server.requests)  # a chat model ends its own turn
     assert clean_question('Question: "Why is the sky blue?"\nextra') == ("Why is the sky blue?", "")
 
 
@@ -203,3 +207,45 @@ def test_synth_cli_offline_writes_pairs_and_rejections(tmp_path):
     rejections = synthetic_rejection_list(store)
     assert all(r["reason"] and r["detail"] for r in rejections)
     check_synthetic_isolation(store)
+
+
+def test_judged_pairs_become_the_demonstrations(server, tmp_path):
+    from flywheel.hosted import HostedClient
+
+    client = HostedClient("openai:fake-chat", kind="chat")
+    long_passage = "Yeast ferments sugar. " * 40
+    config = SynthConfig(n=2, generator="llm", clusters=1, passage_chars=120)
+    synthesize(CORPUS, config, client=client, real_pairs=[("why does dough rise", long_passage)])
+    prompts = [b["messages"][0]["content"] for _, b in server.requests]
+    assert prompts and all("Question: why does dough rise\n" in p for p in prompts)
+    assert all(DEFAULT_DEMONSTRATIONS[0]["question"] not in p for p in prompts)
+    [demo] = demonstrations([("q", long_passage)])
+    assert len(demo["passage"].split()) == 60  # a demonstration's passage is cut short
+    shown = prompts[0].split("Passage: ")[-1].split("\nQuestion:")[0]
+    assert len(shown) <= 120  # passage_chars
+
+
+def test_a_reply_that_repeats_a_demonstration_is_rejected(tmp_path, monkeypatch):
+    from flywheel.hosted import HostedClient
+    from flywheel.hosted.prices import Usage
+    from flywheel.hosted.retry import Failure, FailureKind
+    from flywheel.synth.llm import copied_demonstration, llm_questions
+
+    monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
+    demo = DEFAULT_DEMONSTRATIONS[2]["question"]  # "why use lfp batteries instead of nickel ones"
+    replies = iter([demo, "why use lfp cells instead of nickel ones", "how does yeast raise bread"])
+
+    class Scripted:
+        def call(self, kind, model, payload):
+            return {"text": next(replies), "refusal": None, "finish_reason": "stop"}, Usage(1, 1)
+
+        def classify(self, exc):
+            return Failure(FailureKind.FATAL, repr(exc))
+
+    client = HostedClient("openai:m", kind="chat", require_key=False, transport=Scripted(),
+                          concurrency=1)  # fmt: skip
+    passages = {f"d{i}": f"passage {i}" for i in range(3)}
+    pairs, rejected = llm_questions(passages, list(passages), client)
+    assert [p.question for p in pairs] == ["how does yeast raise bread"]
+    assert [r.reason for r in rejected] == ["copied a demonstration"] * 2
+    assert copied_demonstration("does exercise improve memory", DEFAULT_DEMONSTRATIONS) is None

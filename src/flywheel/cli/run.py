@@ -144,6 +144,14 @@ def run(
             "id) beside the loop's systems; never selected; repeatable",
         ),
     ] = None,
+    cold_start_model: Annotated[
+        str | None,
+        typer.Option(
+            help="with no training query, have this model write the synthetic questions "
+            "(openai:gpt-4o-mini, or local:gemma-3-270m run here, no key); default: offline "
+            "pseudo-questions"
+        ),
+    ] = None,
     compare_reranker: Annotated[
         list[str] | None,
         typer.Option(
@@ -159,6 +167,11 @@ def run(
     if dataset is None and db is None:
         raise typer.BadParameter("pass --db URL (a store) or --dataset DIR|NAME")
     from flywheel.pipeline import LoopConfig, run_flywheel
+
+    if cold_start_model:
+        from flywheel.hosted import parse_model
+
+        parse_model(cold_start_model, kind="chat")  # a bad name fails now, not after an hour
     from flywheel.training.config import EmbedderTrainConfig
 
     logging.basicConfig(level=logging.WARNING)
@@ -182,6 +195,8 @@ def run(
         inference_backend=backend.value,
         compare_models=compare or [],
         compare_rerankers=compare_reranker or [],
+        cold_start_generator="llm" if cold_start_model else "ict",
+        cold_start_model=cold_start_model,
         embedder=EmbedderTrainConfig(
             epochs=epochs, learning_rate=lr, batch_size=batch_size, eval_each_epoch=False
         ),

@@ -108,6 +108,13 @@ def questions(
     all_queries = store.queries()
     eval_queries = {q: all_queries[q] for q in eval_qids if q in all_queries}
     real = {q: all_queries[q] for q in train_qids if q in all_queries}
+    real_pairs = sorted(
+        {
+            (all_queries[j.qid], documents[j.doc_id].text_for_encoding)
+            for j in judged
+            if j.qid in real and j.grade > 0 and j.doc_id in documents
+        }
+    )
     real |= store.queries(source="live")
     if dry_run:
         if client is None:
@@ -140,6 +147,7 @@ def questions(
             real_queries=real,
             template=template,
             search=search,
+            real_pairs=real_pairs,
         )
     finally:
         if client is not None:

@@ -78,18 +78,32 @@ class Outcome:
 
 
 def chat_request(
-    prompt: str, *, max_tokens: int, temperature: float, system: str | None = None
+    prompt: str,
+    *,
+    max_tokens: int,
+    temperature: float,
+    system: str | None = None,
+    stop: Sequence[str] | None = None,
 ) -> Request:
     """One chat turn (optional system message, then ``prompt``) as a :class:`Request`.
 
     The payload is the cache key, so values are kept exactly as given (``0`` and ``0.0`` hash
-    differently): callers that always sent ``temperature=0`` keep their cached answers.
+    differently): callers that always sent ``temperature=0`` keep their cached answers, and
+    ``stop`` (strings that end the reply, e.g. a line end for a base model continuing a
+    few-shot pattern) enters the payload only when given.
     """
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": prompt})
+    payload: dict[str, Any] = {
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+    if stop:
+        payload["stop"] = list(stop)
     return Request(
         "chat",
-        {"messages": messages, "max_tokens": max_tokens, "temperature": temperature},
+        payload,
         est_input_tokens=estimate_tokens(prompt) + (estimate_tokens(system) if system else 0),
         est_output_tokens=max_tokens,
     )

@@ -177,8 +177,9 @@ class CohereTransport:
             tokens = int(getattr(billed, "input_tokens", 0) or 0)
             return pack_vectors(response.embeddings.float_), Usage(tokens)
         if kind == "chat":
+            extra = {"stop_sequences": payload["stop"]} if payload.get("stop") else {}
             response = self.client.chat(
-                model=model, messages=payload["messages"], request_options=self._options
+                model=model, messages=payload["messages"], request_options=self._options, **extra
             )
             parts = getattr(response.message, "content", None) or []
             text = "".join(getattr(p, "text", "") for p in parts) or None

@@ -1,13 +1,16 @@
 """``flywheel run`` on a dataset without training queries: train on synthetic ones, say so.
 
 When the training split is missing or has no positive judgment, :func:`plan_cold_start`
-writes offline pseudo-questions (inverse cloze task, stratified over the corpus, filtered for
-copies, near-duplicates and leaks against every dev/test query) and returns a dataset whose
-``train`` split holds them. The loop then runs as usual - dev carved from the synthetic
-questions gates the fine-tuned model, so the base model stays unless the trained one wins -
-and the dataset's ``positive_texts`` make each synthetic question train against its passage
-*without* the question sentence (training on a passage that contains the question verbatim
-teaches copying), as a store-built training set does.
+writes synthetic questions for passages stratified over the corpus - offline pseudo-questions
+(inverse cloze task, the default) or a language model's (``cold_start_generator="llm"``: a
+hosted model or a ``local:`` one run in-process, shown three demonstrations and the store's
+unjudged real queries for style) - filters them for copies, near-duplicates and leaks against
+every dev/test query, and returns a dataset whose ``train`` split holds them. The loop then
+runs as usual - dev carved from the synthetic questions gates the fine-tuned model, so the
+base model stays unless the trained one wins - and the dataset's ``positive_texts`` make each
+pseudo-question train against its passage *without* the question sentence (training on a
+passage that contains the question verbatim teaches copying), as a store-built training set
+does.
 The recipe is gentler than for real data (1 epoch, lr 1e-5): on SciFact the default 3 epochs
 at 5e-5 on pseudo-questions lowered test nDCG@10 (see docs/cold-start.md).
 """
@@ -27,6 +30,14 @@ from flywheel.synth.generate import SynthConfig, SynthResult, synthesize
 COLD_START_PAIRS = 1000
 COLD_START_EPOCHS = 1
 COLD_START_LR = 1e-5
+# a local model reads every prompt token on this machine's CPU: show it the passage's start
+LOCAL_PASSAGE_CHARS = 1500
+
+GENERATOR_NAMES = {
+    "ict": "pseudo-questions (inverse cloze task, offline)",
+    "crop": "pseudo-questions (random crops, offline)",
+    "llm": "questions written by {model}",
+}
 
 
 @dataclass
@@ -35,14 +46,26 @@ class ColdStart:
     config: LoopConfig
     result: SynthResult
 
+    generator: str = "ict"
+    model: str | None = None
+
     @property
     def note(self) -> str:
+        what = GENERATOR_NAMES[self.generator].format(model=self.model)
+        usage = self.result.usage
+        spent = ""
+        if usage:
+            cost = (
+                f"{usage['provider_seconds']:.0f} s of model time here"
+                if usage.get("in_process")
+                else f"${usage['cost_usd'] or 0:.4f}"
+            )
+            spent = f"; {usage['calls']} model calls ({usage['cached_calls']} cached), {cost}"
         return (
             f"cold start: the dataset has no training queries, so the embedder was trained on "
-            f"{len(self.result.kept)} synthetic pseudo-questions (inverse cloze task, offline; "
-            f"{self.result.report.candidates} generated, rejected by filter "
-            f"{self.result.report.rejected}); dev was carved from them, and no synthetic "
-            "question is in the test split."
+            f"{len(self.result.kept)} synthetic {what} ({self.result.report.candidates} "
+            f"generated, rejected by filter {self.result.report.rejected}{spent}); dev was "
+            "carved from them, and no synthetic question is in the test split."
         )
 
 
@@ -72,15 +95,29 @@ def plan_cold_start(
         if qid in dataset.queries
     }
     base = embedder or loop_embedder(config, config.base_model)
+    generator = config.cold_start_generator
+    client = None
+    if generator == "llm":
+        from flywheel.hosted import HostedClient
+
+        client = HostedClient(str(config.cold_start_model), kind="chat")
     synth = SynthConfig(
-        n=COLD_START_PAIRS, generator="ict", seed=config.seed, filters=FilterConfig()
+        n=COLD_START_PAIRS,
+        generator=generator,
+        seed=config.seed,
+        filters=FilterConfig(),
+        passage_chars=LOCAL_PASSAGE_CHARS if client is not None and client.in_process else 4000,
     )
+    judged = {qid for qrels in dataset.qrels.values() for qid in qrels}
+    unjudged = {q: t for q, t in dataset.queries.items() if q not in judged}  # e.g. live ones
     result = synthesize(
         dataset.corpus,
         synth,
         eval_queries=eval_queries,
         embed_documents=base.encode_documents,
         embed_queries=base.encode_queries,
+        client=client,
+        real_queries=unjudged,
     )
     say(result.summary())
     queries = {**dataset.queries, **{p.qid: p.question for p in result.kept}}
@@ -99,4 +136,6 @@ def plan_cold_start(
         ),
         config=config.model_copy(update={"embedder": embedder}),
         result=result,
+        generator=generator,
+        model=config.cold_start_model if generator == "llm" else None,
     )

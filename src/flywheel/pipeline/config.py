@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flywheel.datasets.hard_negatives import HardNegativeConfig
 from flywheel.evaluation.cost import DEFAULT_LATENCY_QUERIES
@@ -98,3 +98,16 @@ class LoopConfig(BaseModel):
     compare_rerankers: list[str] = Field(default_factory=list)
     # queries searched one at a time per dense system for latency p50/p95 (0: skip)
     latency_queries: int = Field(DEFAULT_LATENCY_QUERIES, ge=0)
+    # a dataset with no training query trains on synthetic ones (flywheel.pipeline.cold_start):
+    # offline pseudo-questions ("ict", "crop"), or a language model ("llm", with
+    # cold_start_model: "openai:gpt-4o-mini", or "local:gemma-3-270m" run on this machine)
+    cold_start_generator: Literal["ict", "crop", "llm"] = "ict"
+    cold_start_model: str | None = None
+
+    @model_validator(mode="after")
+    def _cold_start_model(self) -> LoopConfig:
+        if self.cold_start_generator == "llm" and not self.cold_start_model:
+            raise ValueError(
+                "cold_start_generator 'llm' needs cold_start_model (e.g. local:gemma-3-270m)"
+            )
+        return self

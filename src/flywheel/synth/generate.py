@@ -43,10 +43,14 @@ class SynthConfig:
     clusters: int = 16
     seed: int = 42
     style_examples: int = 3
+    # passage characters shown to the llm generator: CPU time per local question grows with it
+    passage_chars: int = 4000
     oversample: float = 1.5  # passages sampled per wanted question (filters reject some)
     filters: FilterConfig = field(default_factory=FilterConfig)
 
     def validate(self) -> None:
+        if self.passage_chars < 100:
+            raise ConfigError(f"passage_chars must be >= 100, got {self.passage_chars}")
         if self.n < 1:
             raise ConfigError(f"--n must be >= 1, got {self.n}")
         if self.generator not in (*GENERATORS, "llm"):
@@ -89,8 +93,10 @@ def synthesize(
     real_queries: Queries | None = None,
     template: str | Path | None = None,
     search: Callable[[Queries], Mapping] | None = None,
+    real_pairs: Sequence[tuple[str, str]] = (),
 ) -> SynthResult:
-    """Sample, generate, filter. ``client`` (a chat HostedClient) is needed for ``llm``."""
+    """Sample, generate, filter. ``client`` (a chat HostedClient, hosted or ``local:``) is
+    needed for ``llm``; ``real_pairs`` (question, judged passage) become its demonstrations."""
     config.validate()
     doc_ids = list(corpus)
     texts = {d: corpus[d].text_for_encoding for d in doc_ids}
@@ -103,10 +109,18 @@ def synthesize(
     if config.generator == "llm":
         if client is None:
             raise ConfigError("the llm generator needs a model: pass --model (or use --offline)")
-        from flywheel.synth.llm import llm_questions
+        from flywheel.synth.llm import demonstrations, llm_questions
 
         examples = style_examples(real_queries or {}, config.style_examples, config.seed)
-        pairs, early = llm_questions(texts, ids, client, examples=examples, template=template)
+        pairs, early = llm_questions(
+            texts,
+            ids,
+            client,
+            examples=examples,
+            template=template,
+            demos=demonstrations(real_pairs, config.style_examples, config.seed),
+            passage_chars=config.passage_chars,
+        )
     else:
         bodies = {d: corpus[d].text for d in ids}
         pairs = GENERATORS[config.generator](bodies, ids, seed=config.seed)

@@ -1,13 +1,18 @@
-"""Synthetic questions from an LLM (any OpenAI-compatible chat endpoint), InPars-style.
+"""Synthetic questions from a language model (hosted chat or ``local:``), InPars-style.
 
-Each sampled passage is shown with a Jinja2 prompt (``templates/questions.j2`` or the user's);
-where the store has real queries, a few are shown as style examples, as InPars and Promptagator
-do, so generated questions look like the users' own. Replies are cleaned (a ``Question:``
-prefix, quotes, numbering) and refused or empty replies are rejected with their reason.
+Each sampled passage is shown with a Jinja2 prompt (``templates/questions.j2`` or the user's)
+after a few demonstrations (passage, question), as InPars and Promptagator do: the store's own
+judged pairs where it has them, else three generic ones. Real users' questions, where the
+store has them, are listed as style examples, so generated questions look like the users'
+own. The prompt ends with ``Question:``: a chat model answers it, and a base model (which a
+``local:`` model usually is) continues the pattern, so its reply is cut at the line end.
+Replies are cleaned (a ``Question:`` prefix, quotes, numbering) and refused or empty replies
+are rejected with their reason.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -21,6 +26,27 @@ from flywheel.hosted.usage import Estimate
 from flywheel.synth.types import Rejection, SyntheticPair
 
 MAX_QUESTION_WORDS = 64
+DEMO_WORDS = 60  # a demonstration's passage is cut to this: every prompt carries them
+
+# Topic-neutral demonstrations for a store with no judged pair: short, lower-case, in the
+# words of someone who has not read the passage.
+DEFAULT_DEMONSTRATIONS: tuple[dict[str, str], ...] = (
+    {
+        "passage": "Regular aerobic exercise raised hippocampal volume by 2% in older adults "
+        "over one year, reversing age-related loss, and improved spatial memory.",
+        "question": "does exercise make the hippocampus bigger in older people",
+    },
+    {
+        "passage": "The Treaty of Westphalia, signed in 1648, ended the Thirty Years' War and "
+        "established the principle of state sovereignty in Europe.",
+        "question": "what war ended with the peace of westphalia",
+    },
+    {
+        "passage": "Lithium iron phosphate cathodes trade some energy density for a longer "
+        "cycle life and better thermal stability than nickel-based chemistries.",
+        "question": "why use lfp batteries instead of nickel ones",
+    },
+)
 _PREFIX = re.compile(r"^\s*(?:\d+[.)]\s*|[-*]\s*|question\s*[:\-]\s*)", re.IGNORECASE)
 
 
@@ -52,21 +78,64 @@ def clean_question(reply: str | None) -> tuple[str | None, str]:
     return question, ""
 
 
+def demonstrations(
+    pairs: Sequence[tuple[str, str]] = (), k: int = 3, seed: int = 0
+) -> list[dict[str, str]]:
+    """Up to ``k`` (question, passage) pairs as prompt demonstrations, passages cut short;
+    the generic ones when there are none."""
+    if not pairs:
+        return [dict(d) for d in DEFAULT_DEMONSTRATIONS]
+    chosen = random.Random(seed).sample(sorted(pairs), min(k, len(pairs)))
+    return [{"question": q, "passage": " ".join(p.split()[:DEMO_WORDS])} for q, p in chosen]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+DEMO_OVERLAP = 0.6  # share of a demonstration question's words that marks a copy
+
+
+def copied_demonstration(question: str, demos: Sequence[Mapping[str, str]]) -> str | None:
+    """The demonstration question ``question`` repeats (most of its words), if any.
+
+    A small model often answers with the pattern's last example, or a variation of it, instead
+    of a question about its passage: such a pair would train a wrong positive."""
+    words = set(_WORD.findall(question.lower()))
+    for demo in demos:
+        shown = set(_WORD.findall(demo["question"].lower()))
+        if shown and len(words & shown) / len(shown) >= DEMO_OVERLAP:
+            return demo["question"]
+    return None
+
+
 def _requests(
     passages: Mapping[str, str],
     ids: Sequence[str],
     prompt: jinja2.Template,
     examples: Sequence[str],
     max_tokens: int,
+    *,
+    demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
+    passage_chars: int = 4000,
+    stop: Sequence[str] | None = None,
 ) -> list[Request]:
     return [
         chat_request(
-            prompt.render(passage=passages[doc_id][:4000], examples=list(examples)),
+            prompt.render(
+                passage=passages[doc_id][:passage_chars],
+                examples=list(examples),
+                demonstrations=list(demos),
+            ),
             max_tokens=max_tokens,
             temperature=0.7,
+            stop=stop,
         )
         for doc_id in ids
     ]
+
+
+def _line_stop(client: HostedClient) -> list[str] | None:
+    """An in-process (``local:``) model reads the prompt as plain text and continues it with
+    the next demonstration; a chat model ends its turn itself."""
+    return ["\n"] if client.in_process else None
 
 
 def estimate_llm_questions(
@@ -77,8 +146,14 @@ def estimate_llm_questions(
     examples: Sequence[str] = (),
     template: str | Path | None = None,
     max_tokens: int = 64,
+    demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
+    passage_chars: int = 4000,
 ) -> Estimate:
-    return client.estimate(_requests(passages, ids, load_prompt(template), examples, max_tokens))
+    requests = _requests(
+        passages, ids, load_prompt(template), examples, max_tokens,
+        demos=demos, passage_chars=passage_chars, stop=_line_stop(client),
+    )  # fmt: skip
+    return client.estimate(requests)
 
 
 def llm_questions(
@@ -89,9 +164,14 @@ def llm_questions(
     examples: Sequence[str] = (),
     template: str | Path | None = None,
     max_tokens: int = 64,
+    demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
+    passage_chars: int = 4000,
 ) -> tuple[list[SyntheticPair], list[Rejection]]:
     """One question per passage id; the positive is the passage itself."""
-    requests = _requests(passages, ids, load_prompt(template), examples, max_tokens)
+    requests = _requests(
+        passages, ids, load_prompt(template), examples, max_tokens,
+        demos=demos, passage_chars=passage_chars, stop=_line_stop(client),
+    )  # fmt: skip
     outcomes = client.run(requests, description=f"Writing {len(ids)} questions ({client.name})")
     pairs, rejected = [], []
     for doc_id, outcome in zip(ids, outcomes, strict=True):
@@ -107,5 +187,9 @@ def llm_questions(
             rejected.append(Rejection(draft, "unusable reply", reason))
             continue
         draft.question = question
+        copied = copied_demonstration(question, demos)
+        if copied is not None:
+            rejected.append(Rejection(draft, "copied a demonstration", copied))
+            continue
         pairs.append(draft)
     return pairs, rejected
