@@ -11,7 +11,8 @@ through the loop (:func:`flywheel.pipeline.run_flywheel`) once per generator:
 * ``ict``: offline inverse-cloze pseudo-questions (the default of ``flywheel run``);
 * ``llm``: questions written by ``--model`` (default ``local:gemma-3-270m``, Gemma-3-270M base
   run in-process: no key, nothing leaves the machine), shown three generic demonstrations
-  (the view has no judged pair and no unjudged real query to show for style).
+  (the view has no judged pair and no unjudged real query to show for style); a question is
+  kept only if BM25 finds its passage in the top ``--round-trip`` (20; 0: off).
 
 Both sample the same 1,500 passages (stratified by k-means cluster of the base embeddings),
 keep up to 1,000 questions after the same filters (copies, near-duplicates, leaks against the
@@ -69,6 +70,7 @@ def run_loop(view: Path, out: Path, generator: str, args: argparse.Namespace) ->
         out_dir=out,
         cold_start_generator=generator,
         cold_start_model=args.model if generator == "llm" else None,
+        cold_start_round_trip=args.round_trip or None,
         learned_reranker=not args.no_learned_reranker,
         latency_queries=0,
         seed=args.seed,
@@ -82,6 +84,9 @@ def main() -> None:
     parser.add_argument("--out", default="flywheel-out/cold-start-scifact")
     parser.add_argument("--generators", nargs="+", default=["ict", "llm"], choices=["ict", "llm"])
     parser.add_argument("--model", default="local:gemma-3-270m", help="the llm generator")
+    parser.add_argument(
+        "--round-trip", type=int, default=20, help="llm: BM25 top K must hold the passage; 0: off"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-learned-reranker", action="store_true")
     args = parser.parse_args()
@@ -155,8 +160,9 @@ def main() -> None:
         figures["llm_vs_ict"] = {"delta_ndcg@10": round(o.delta, 4), "p_value": o.p_value}
     for generator, info in loops.items():
         console.print(f"{generator}: {info['minutes']} min; {info['note']}")
-    print(json.dumps({"dataset": "scifact", "model": args.model, "systems": figures,
-                      "loops": loops}, default=float))  # fmt: skip
+    summary = {"dataset": "scifact", "model": args.model, "round_trip": args.round_trip,
+               "systems": figures, "loops": loops}  # fmt: skip
+    print(json.dumps(summary, default=float))
 
 
 if __name__ == "__main__":

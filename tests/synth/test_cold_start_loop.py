@@ -32,6 +32,7 @@ def test_a_dataset_without_train_queries_gets_synthetic_ones_in_train_only(tmp_p
     assert cold.dataset.qrels["test"] == {"t1": {"d1": 1}}  # evaluation split untouched
     assert cold.config.embedder.learning_rate == 1e-5 and cold.config.embedder.epochs == 1
     assert "synthetic pseudo-questions" in cold.note
+    assert "round-trip" not in cold.result.report.rejected  # pointless for ICT
     positives = cold.dataset.positive_texts
     assert set(positives) == set(train)  # every synthetic question has its masked passage
     for qid, by_doc in positives.items():
@@ -127,6 +128,7 @@ def test_a_local_language_model_writes_the_cold_start_questions(tmp_path, monkey
     usage = cold.result.usage
     assert usage["in_process"] and usage["calls"] == cold.result.sampled == len(TEXTS)
     assert cold.result.report.candidates == len(TEXTS)
+    assert "round-trip" in cold.result.report.rejected  # BM25 must find a model's passage
     assert f"questions written by {model}" in cold.note and "s of model time here" in cold.note
     train = cold.dataset.qrels["train"]
     assert all(cold.dataset.queries[q] and q not in ("t1", "live1") for q in train)

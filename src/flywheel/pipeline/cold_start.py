@@ -5,12 +5,12 @@ writes synthetic questions for passages stratified over the corpus - offline pse
 (inverse cloze task, the default) or a language model's (``cold_start_generator="llm"``: a
 hosted model or a ``local:`` one run in-process, shown three demonstrations and the store's
 unjudged real queries for style) - filters them for copies, near-duplicates and leaks against
-every dev/test query, and returns a dataset whose ``train`` split holds them. The loop then
-runs as usual - dev carved from the synthetic questions gates the fine-tuned model, so the
-base model stays unless the trained one wins - and the dataset's ``positive_texts`` make each
-pseudo-question train against its passage *without* the question sentence (training on a
-passage that contains the question verbatim teaches copying), as a store-built training set
-does.
+every dev/test query (and a model's questions for a BM25 round trip to their passage), and
+returns a dataset whose ``train`` split holds them. The loop then runs as usual - dev carved
+from the synthetic questions gates the fine-tuned model, so the base model stays unless the
+trained one wins - and the dataset's ``positive_texts`` make each pseudo-question train
+against its passage *without* the question sentence (training on a passage that contains
+the question verbatim teaches copying), as a store-built training set does.
 The recipe is gentler than for real data (1 epoch, lr 1e-5): on SciFact the default 3 epochs
 at 5e-5 on pseudo-questions lowered test nDCG@10 (see docs/cold-start.md).
 """
@@ -101,11 +101,18 @@ def plan_cold_start(
         from flywheel.hosted import HostedClient
 
         client = HostedClient(str(config.cold_start_model), kind="chat")
+    search = None
+    round_trip = config.cold_start_round_trip if client is not None else None
+    if round_trip:  # pointless for ICT: the unmasked corpus holds every question verbatim
+        from flywheel.retrieval.registry import build_retriever
+
+        bm25 = build_retriever("bm25", dataset.corpus)
+        search = lambda queries: bm25.search(queries, k=round_trip)  # noqa: E731
     synth = SynthConfig(
         n=COLD_START_PAIRS,
         generator=generator,
         seed=config.seed,
-        filters=FilterConfig(),
+        filters=FilterConfig(round_trip_k=round_trip),
         passage_chars=LOCAL_PASSAGE_CHARS if client is not None and client.in_process else 4000,
     )
     judged = {qid for qrels in dataset.qrels.values() for qid in qrels}
@@ -118,6 +125,7 @@ def plan_cold_start(
         embed_queries=base.encode_queries,
         client=client,
         real_queries=unjudged,
+        search=search,
     )
     say(result.summary())
     queries = {**dataset.queries, **{p.qid: p.question for p in result.kept}}

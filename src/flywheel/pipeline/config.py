@@ -103,6 +103,9 @@ class LoopConfig(BaseModel):
     # cold_start_model: "openai:gpt-4o-mini", or "local:gemma-3-270m" run on this machine)
     cold_start_generator: Literal["ict", "crop", "llm"] = "ict"
     cold_start_model: str | None = None
+    # an llm question is kept only if BM25 finds its passage in the top K (Promptagator's
+    # round-trip check: a small model's reply is often about something else); None: no check
+    cold_start_round_trip: int | None = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _cold_start_model(self) -> LoopConfig:
