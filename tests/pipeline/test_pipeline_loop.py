@@ -170,3 +170,21 @@ def test_cli_run_skips_the_reranker_by_default(med: Path, tmp_path: Path, tiny_m
 
     with Store(f"sqlite:///{tmp_path / 'fw.db'}") as store:  # --db also ingested the dataset
         assert store.counts()["documents"] == 50
+
+
+def test_a_cold_start_on_copied_questions_ships_the_hybrid_without_asking_dev(
+    med: Path, tmp_path: Path, tiny_model: str
+) -> None:
+    """ICT dev questions are sentences of the documents: BM25 wins dev by construction, so the
+    loop ships the hybrid with the embedder its gate kept, and learns no re-ranker there."""
+    (med / "qrels" / "train.tsv").unlink()
+    (med / "qrels" / "dev.tsv").unlink()
+    config = _config(med, tmp_path / "out", tiny_model, reranker=False)
+    result = run_flywheel(config)
+    assert any(v.startswith("cold start") for v in result.verdicts)
+    assert result.dev_scores["bm25"]["ndcg@10"] >= result.dev_scores["base dense"]["ndcg@10"]
+    expected = "fine-tuned hybrid" if result.embedder_accepted else "base hybrid"
+    assert result.selected == expected
+    assert any(v.startswith(f"selected without dev: {expected}") for v in result.verdicts)
+    assert any("learned re-ranker: not trained" in v for v in result.verdicts)
+    assert "learned re-rank" not in " ".join(result.test.systems)

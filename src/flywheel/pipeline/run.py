@@ -368,7 +368,13 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         verdicts.append(reranker_info["verdict"])
     accepted = {"cross-encoder"} if reranker_info and reranker_info["accepted"] else set()
     learned_info = None
-    if config.learned_reranker:
+    copied_dev = cold is not None and cold.copied
+    if config.learned_reranker and copied_dev:
+        verdicts.append(
+            "learned re-ranker: not trained - its dev queries are text cut from the documents, "
+            "on which lexical features are near perfect"
+        )
+    elif config.learned_reranker:
         firsts = [
             n
             for n, sy in systems.items()
@@ -403,7 +409,17 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         if system.eligible(embedder_accepted=ok_embedder, rerankers_accepted=accepted)
     ]
     selected = max(eligible, key=lambda n: dev_scores[n][metric])
-    verdicts.append(f"selected on dev {metric}: {selected} ({dev_scores[selected][metric]:.4f})")
+    if copied_dev and cold is not None:
+        selected = cold.fixed_selection(ok_embedder)
+        verdicts.append(
+            f"selected without dev: {selected} - the synthetic dev questions are sentences of "
+            f"the documents (BM25 dev {metric} {dev_scores['bm25'][metric]:.4f}), so dev cannot "
+            "weigh lexical against dense evidence; the hybrid is the robust default"
+        )
+    else:
+        verdicts.append(
+            f"selected on dev {metric}: {selected} ({dev_scores[selected][metric]:.4f})"
+        )
 
     if config.compare_rerankers:  # over what the loop ships, so the question is "add it?"
         first = systems[selected].first_stage or selected
