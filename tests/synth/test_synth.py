@@ -249,3 +249,30 @@ def test_a_reply_that_repeats_a_demonstration_is_rejected(tmp_path, monkeypatch)
     assert [p.question for p in pairs] == ["how does yeast raise bread"]
     assert [r.reason for r in rejected] == ["copied a demonstration"] * 2
     assert copied_demonstration("does exercise improve memory", DEFAULT_DEMONSTRATIONS) is None
+
+
+def test_an_in_process_model_gets_a_shorter_passage_and_a_line_stop(tmp_path, monkeypatch):
+    from flywheel.hosted import HostedClient
+    from flywheel.hosted.prices import Usage
+    from flywheel.hosted.retry import Failure, FailureKind
+    from flywheel.synth.llm import LOCAL_PASSAGE_CHARS
+
+    monkeypatch.setenv("FLYWHEEL_CACHE", str(tmp_path / "cache"))
+    payloads: list[dict] = []
+
+    class Scripted:
+        def call(self, kind, model, payload):
+            payloads.append(payload)
+            return {"text": "how does it work", "refusal": None, "finish_reason": "stop"}, Usage()
+
+        def classify(self, exc):
+            return Failure(FailureKind.FATAL, repr(exc))
+
+    client = HostedClient("openai:m", kind="chat", require_key=False, transport=Scripted())
+    client.in_process = True  # as a local: model is
+    long = {"d0": Document("d0", "word " * 2000)}
+    synthesize(long, SynthConfig(n=1, generator="llm", clusters=1), client=client)
+    [payload] = payloads
+    assert payload["stop"] == ["\n"]
+    shown = payload["messages"][-1]["content"].split("Passage: ")[-1].split("\nQuestion:")[0]
+    assert len(shown) <= LOCAL_PASSAGE_CHARS

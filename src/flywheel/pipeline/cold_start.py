@@ -30,8 +30,6 @@ from flywheel.synth.generate import SynthConfig, SynthResult, synthesize
 COLD_START_PAIRS = 1000
 COLD_START_EPOCHS = 1
 COLD_START_LR = 1e-5
-# a local model reads every prompt token on this machine's CPU: show it the passage's start
-LOCAL_PASSAGE_CHARS = 1500
 
 GENERATOR_NAMES = {
     "ict": "pseudo-questions (inverse cloze task, offline)",
@@ -137,7 +135,6 @@ def plan_cold_start(
         generator=generator,
         seed=config.seed,
         filters=filters_for(config, round_trip),
-        passage_chars=LOCAL_PASSAGE_CHARS if client is not None and client.in_process else 4000,
     )
     judged = {qid for qrels in dataset.qrels.values() for qid in qrels}
     unjudged = {q: t for q, t in dataset.queries.items() if q not in judged}  # e.g. live ones

@@ -43,13 +43,14 @@ class SynthConfig:
     clusters: int = 16
     seed: int = 42
     style_examples: int = 3
-    # passage characters shown to the llm generator: CPU time per local question grows with it
-    passage_chars: int = 4000
+    # passage characters shown to the llm generator; None: 4000 for a hosted model, 1500 for
+    # an in-process one (CPU time per local question grows with the prompt)
+    passage_chars: int | None = None
     oversample: float = 1.5  # passages sampled per wanted question (filters reject some)
     filters: FilterConfig = field(default_factory=FilterConfig)
 
     def validate(self) -> None:
-        if self.passage_chars < 100:
+        if self.passage_chars is not None and self.passage_chars < 100:
             raise ConfigError(f"passage_chars must be >= 100, got {self.passage_chars}")
         if self.n < 1:
             raise ConfigError(f"--n must be >= 1, got {self.n}")
@@ -109,7 +110,15 @@ def synthesize(
     if config.generator == "llm":
         if client is None:
             raise ConfigError("the llm generator needs a model: pass --model (or use --offline)")
-        from flywheel.synth.llm import demonstrations, llm_questions
+        from flywheel.synth.llm import (
+            HOSTED_PASSAGE_CHARS,
+            LOCAL_PASSAGE_CHARS,
+            demonstrations,
+            llm_questions,
+        )
+
+        local = getattr(client, "in_process", False)
+        chars = config.passage_chars or (LOCAL_PASSAGE_CHARS if local else HOSTED_PASSAGE_CHARS)
 
         examples = style_examples(real_queries or {}, config.style_examples, config.seed)
         pairs, early = llm_questions(
@@ -119,7 +128,7 @@ def synthesize(
             examples=examples,
             template=template,
             demos=demonstrations(real_pairs, config.style_examples, config.seed),
-            passage_chars=config.passage_chars,
+            passage_chars=chars,
         )
     else:
         bodies = {d: corpus[d].text for d in ids}

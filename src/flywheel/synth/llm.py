@@ -27,6 +27,9 @@ from flywheel.synth.types import Rejection, SyntheticPair
 
 MAX_QUESTION_WORDS = 64
 DEMO_WORDS = 60  # a demonstration's passage is cut to this: every prompt carries them
+HOSTED_PASSAGE_CHARS = 4000
+# an in-process model reads every prompt token on this machine's CPU: show it the passage's start
+LOCAL_PASSAGE_CHARS = 1500
 
 # Topic-neutral demonstrations for a store with no judged pair: short, lower-case, in the
 # words of someone who has not read the passage.
@@ -114,7 +117,7 @@ def _requests(
     max_tokens: int,
     *,
     demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
-    passage_chars: int = 4000,
+    passage_chars: int = HOSTED_PASSAGE_CHARS,
     stop: Sequence[str] | None = None,
 ) -> list[Request]:
     return [
@@ -147,7 +150,7 @@ def estimate_llm_questions(
     template: str | Path | None = None,
     max_tokens: int = 64,
     demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
-    passage_chars: int = 4000,
+    passage_chars: int = HOSTED_PASSAGE_CHARS,
 ) -> Estimate:
     requests = _requests(
         passages, ids, load_prompt(template), examples, max_tokens,
@@ -165,7 +168,7 @@ def llm_questions(
     template: str | Path | None = None,
     max_tokens: int = 64,
     demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
-    passage_chars: int = 4000,
+    passage_chars: int = HOSTED_PASSAGE_CHARS,
 ) -> tuple[list[SyntheticPair], list[Rejection]]:
     """One question per passage id; the positive is the passage itself."""
     requests = _requests(
