@@ -114,6 +114,7 @@ def main() -> None:
             "embedder_accepted": result.embedder_accepted,
             "dev_base": result.embedder.get("base_dev_score"),
             "dev_trained": result.embedder.get("trained_dev_score"),
+            "dev_ndcg@10": {n: round(v["ndcg@10"], 4) for n, v in result.dev_scores.items()},
             "split_sizes": result.split_sizes,
             "note": cold,
             "minutes": round((time.perf_counter() - start) / 60, 1),

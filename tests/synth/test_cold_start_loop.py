@@ -120,7 +120,7 @@ def test_a_local_language_model_writes_the_cold_start_questions(tmp_path, monkey
     cold = plan_cold_start(
         dataset, config, say=said.append, embedder=FakeEmbedder(cache_dir=tmp_path / "emb")
     )
-    assert cold is not None and cold.generator == "llm"
+    assert cold is not None and cold.config.cold_start_generator == "llm"
     assert len(seen) == len(TEXTS) and all(p["stop"] == ["\n"] for p in seen)
     prompt = seen[0]["messages"][-1]["content"]
     assert "- does salt slow yeast" in prompt  # unjudged real queries show the style
@@ -129,7 +129,7 @@ def test_a_local_language_model_writes_the_cold_start_questions(tmp_path, monkey
     assert usage["in_process"] and usage["calls"] == cold.result.sampled == len(TEXTS)
     assert cold.result.report.candidates == len(TEXTS)
     assert "round-trip" in cold.result.report.rejected  # BM25 must find a model's passage
-    assert f"questions written by {model}" in cold.note and "s of model time here" in cold.note
+    assert f"questions written by {model}" in cold.note and "s here" in cold.note
     train = cold.dataset.qrels["train"]
     assert all(cold.dataset.queries[q] and q not in ("t1", "live1") for q in train)
     assert all(p.generator == "llm" for p in cold.result.kept)

@@ -44,51 +44,39 @@ class ColdStart:
     config: LoopConfig
     result: SynthResult
 
-    generator: str = "ict"
-    model: str | None = None
-
     @property
     def copied(self) -> bool:
         """Offline questions are text cut from the documents: on them any lexical system is
         near perfect (BM25 found every SciFact ICT dev question first: dev nDCG@10 1.000), so
         a dev split carved from them cannot weigh lexical against dense evidence."""
-        return self.generator in ("ict", "crop")
+        return self.config.cold_start_generator in ("ict", "crop")
 
-    def fixed_selection(self, embedder_accepted: bool) -> str:
-        """What the loop ships when dev cannot choose: the hybrid (BM25 + the embedder the gate
-        kept), the robust default across BEIR; never BM25 alone, never a learned re-ranker."""
+    def fixed_selection(self, embedder_accepted: bool) -> str | None:
+        """What the loop ships when dev cannot choose (copied questions): the hybrid (BM25 +
+        the embedder the gate kept), the robust default across BEIR; never BM25 alone, never a
+        learned re-ranker. None: dev chooses as usual."""
+        if not self.copied:
+            return None
         return "fine-tuned hybrid" if embedder_accepted else "base hybrid"
 
     @property
     def note(self) -> str:
-        what = GENERATOR_NAMES[self.generator].format(model=self.model)
+        what = GENERATOR_NAMES[self.config.cold_start_generator].format(
+            model=self.config.cold_start_model
+        )
         usage = self.result.usage
         spent = ""
         if usage:
-            cost = (
-                f"{usage['provider_seconds']:.0f} s of model time here"
-                if usage.get("in_process")
-                else f"${usage['cost_usd'] or 0:.4f}"
+            spent = (
+                f"; {usage['calls']} model calls ({usage['cached_calls']} cached), "
+                f"{self.result.cost_text}"
             )
-            spent = f"; {usage['calls']} model calls ({usage['cached_calls']} cached), {cost}"
         return (
             f"cold start: the dataset has no training queries, so the embedder was trained on "
             f"{len(self.result.kept)} synthetic {what} ({self.result.report.candidates} "
             f"generated, rejected by filter {self.result.report.rejected}{spent}); dev was "
             "carved from them, and no synthetic question is in the test split."
         )
-
-
-def filters_for(config: LoopConfig, round_trip: int | None) -> FilterConfig:
-    """The synthetic filters under the loop's leak threshold: ``near_duplicate_threshold=None``
-    (``--leak-threshold 0``) keeps only the exact and normalised-text checks, for synthetic
-    questions as for real ones."""
-    cosine = config.near_duplicate_threshold
-    return FilterConfig(
-        leak_threshold=cosine,
-        near_duplicate_threshold=FilterConfig.near_duplicate_threshold if cosine else 1.01,
-        round_trip_k=round_trip,
-    )
 
 
 def needs_cold_start(dataset: RetrievalDataset, config: LoopConfig) -> bool:
@@ -134,8 +122,14 @@ def plan_cold_start(
         n=COLD_START_PAIRS,
         generator=generator,
         seed=config.seed,
-        filters=filters_for(config, round_trip),
+        # the loop's leak threshold: a synthetic question as close to a dev/test query as that
+        # is dropped; None (--leak-threshold 0) checks leaks and near-duplicates by exact and
+        # normalised text only, with no embedding (the query embedder goes to no filter)
+        filters=FilterConfig(
+            leak_threshold=config.near_duplicate_threshold, round_trip_k=round_trip
+        ),
     )
+    cosine = config.near_duplicate_threshold is not None
     judged = {qid for qrels in dataset.qrels.values() for qid in qrels}
     unjudged = {q: t for q, t in dataset.queries.items() if q not in judged}  # e.g. live ones
     result = synthesize(
@@ -143,7 +137,7 @@ def plan_cold_start(
         synth,
         eval_queries=eval_queries,
         embed_documents=base.encode_documents,
-        embed_queries=base.encode_queries,
+        embed_queries=base.encode_queries if cosine else None,
         client=client,
         real_queries=unjudged,
         search=search,
@@ -165,6 +159,4 @@ def plan_cold_start(
         ),
         config=config.model_copy(update={"embedder": embedder}),
         result=result,
-        generator=generator,
-        model=config.cold_start_model if generator == "llm" else None,
     )

@@ -368,8 +368,9 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         verdicts.append(reranker_info["verdict"])
     accepted = {"cross-encoder"} if reranker_info and reranker_info["accepted"] else set()
     learned_info = None
-    copied_dev = cold is not None and cold.copied
-    if config.learned_reranker and copied_dev:
+    # after an offline cold start dev cannot choose: the loop ships a fixed pipeline
+    fixed = cold.fixed_selection(ok_embedder) if cold is not None else None
+    if config.learned_reranker and fixed:
         verdicts.append(
             "learned re-ranker: not trained - its dev queries are text cut from the documents, "
             "on which lexical features are near perfect"
@@ -408,15 +409,15 @@ def run_flywheel(config: LoopConfig, *, say: Callable[[str], None] = logger.info
         for n, system in systems.items()
         if system.eligible(embedder_accepted=ok_embedder, rerankers_accepted=accepted)
     ]
-    selected = max(eligible, key=lambda n: dev_scores[n][metric])
-    if copied_dev and cold is not None:
-        selected = cold.fixed_selection(ok_embedder)
+    if fixed:
+        selected = fixed
         verdicts.append(
             f"selected without dev: {selected} - the synthetic dev questions are sentences of "
             f"the documents (BM25 dev {metric} {dev_scores['bm25'][metric]:.4f}), so dev cannot "
             "weigh lexical against dense evidence; the hybrid is the robust default"
         )
     else:
+        selected = max(eligible, key=lambda n: dev_scores[n][metric])
         verdicts.append(
             f"selected on dev {metric}: {selected} ({dev_scores[selected][metric]:.4f})"
         )

@@ -68,6 +68,7 @@ class SynthResult:
     report: FilterReport
     sampled: int
     usage: dict[str, Any] = field(default_factory=dict)
+    cost_text: str = ""  # the model's cost as its meter words it (dollars, or seconds here)
 
     def summary(self) -> str:
         by = ", ".join(f"{k} {v}" for k, v in self.report.rejected.items() if v) or "none"
@@ -110,15 +111,7 @@ def synthesize(
     if config.generator == "llm":
         if client is None:
             raise ConfigError("the llm generator needs a model: pass --model (or use --offline)")
-        from flywheel.synth.llm import (
-            HOSTED_PASSAGE_CHARS,
-            LOCAL_PASSAGE_CHARS,
-            demonstrations,
-            llm_questions,
-        )
-
-        local = getattr(client, "in_process", False)
-        chars = config.passage_chars or (LOCAL_PASSAGE_CHARS if local else HOSTED_PASSAGE_CHARS)
+        from flywheel.synth.llm import demonstrations, llm_questions
 
         examples = style_examples(real_queries or {}, config.style_examples, config.seed)
         pairs, early = llm_questions(
@@ -128,7 +121,7 @@ def synthesize(
             examples=examples,
             template=template,
             demos=demonstrations(real_pairs, config.style_examples, config.seed),
-            passage_chars=chars,
+            passage_chars=config.passage_chars,
         )
     else:
         bodies = {d: corpus[d].text for d in ids}
@@ -143,7 +136,8 @@ def synthesize(
         report.rejected[rejection.reason] = report.rejected.get(rejection.reason, 0) + 1
     report.candidates += len(early)
     usage = client.meter.to_dict() if client is not None else {}
-    return SynthResult(kept[: config.n], early + rejected, report, len(ids), usage)
+    cost = client.meter.cost_text if client is not None else ""
+    return SynthResult(kept[: config.n], early + rejected, report, len(ids), usage, cost)
 
 
 def write_synthetic(

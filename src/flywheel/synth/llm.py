@@ -28,8 +28,7 @@ from flywheel.synth.types import Rejection, SyntheticPair
 MAX_QUESTION_WORDS = 64
 DEMO_WORDS = 60  # a demonstration's passage is cut to this: every prompt carries them
 HOSTED_PASSAGE_CHARS = 4000
-# an in-process model reads every prompt token on this machine's CPU: show it the passage's start
-LOCAL_PASSAGE_CHARS = 1500
+LOCAL_PASSAGE_CHARS = 1500  # an in-process model: see _requests
 
 # Topic-neutral demonstrations for a store with no judged pair: short, lower-case, in the
 # words of someone who has not read the passage.
@@ -112,33 +111,34 @@ def copied_demonstration(question: str, demos: Sequence[Mapping[str, str]]) -> s
 def _requests(
     passages: Mapping[str, str],
     ids: Sequence[str],
+    client: HostedClient,
     prompt: jinja2.Template,
     examples: Sequence[str],
     max_tokens: int,
     *,
     demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
-    passage_chars: int = HOSTED_PASSAGE_CHARS,
-    stop: Sequence[str] | None = None,
+    passage_chars: int | None = None,
 ) -> list[Request]:
+    """One request per passage. An in-process (``local:``) model reads every prompt token on
+    this machine's CPU, so it sees the passage's start (``LOCAL_PASSAGE_CHARS`` unless
+    ``passage_chars`` says otherwise); it reads the prompt as plain text and would continue
+    with the next demonstration, so its reply stops at the line end. A chat model ends its
+    turn itself."""
+    local = client.in_process
+    chars = passage_chars or (LOCAL_PASSAGE_CHARS if local else HOSTED_PASSAGE_CHARS)
     return [
         chat_request(
             prompt.render(
-                passage=passages[doc_id][:passage_chars],
+                passage=passages[doc_id][:chars],
                 examples=list(examples),
                 demonstrations=list(demos),
             ),
             max_tokens=max_tokens,
             temperature=0.7,
-            stop=stop,
+            stop=["\n"] if local else None,
         )
         for doc_id in ids
     ]
-
-
-def _line_stop(client: HostedClient) -> list[str] | None:
-    """An in-process (``local:``) model reads the prompt as plain text and continues it with
-    the next demonstration; a chat model ends its turn itself."""
-    return ["\n"] if client.in_process else None
 
 
 def estimate_llm_questions(
@@ -150,11 +150,11 @@ def estimate_llm_questions(
     template: str | Path | None = None,
     max_tokens: int = 64,
     demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
-    passage_chars: int = HOSTED_PASSAGE_CHARS,
+    passage_chars: int | None = None,
 ) -> Estimate:
     requests = _requests(
-        passages, ids, load_prompt(template), examples, max_tokens,
-        demos=demos, passage_chars=passage_chars, stop=_line_stop(client),
+        passages, ids, client, load_prompt(template), examples, max_tokens,
+        demos=demos, passage_chars=passage_chars,
     )  # fmt: skip
     return client.estimate(requests)
 
@@ -168,12 +168,12 @@ def llm_questions(
     template: str | Path | None = None,
     max_tokens: int = 64,
     demos: Sequence[Mapping[str, str]] = DEFAULT_DEMONSTRATIONS,
-    passage_chars: int = HOSTED_PASSAGE_CHARS,
+    passage_chars: int | None = None,
 ) -> tuple[list[SyntheticPair], list[Rejection]]:
     """One question per passage id; the positive is the passage itself."""
     requests = _requests(
-        passages, ids, load_prompt(template), examples, max_tokens,
-        demos=demos, passage_chars=passage_chars, stop=_line_stop(client),
+        passages, ids, client, load_prompt(template), examples, max_tokens,
+        demos=demos, passage_chars=passage_chars,
     )  # fmt: skip
     outcomes = client.run(requests, description=f"Writing {len(ids)} questions ({client.name})")
     pairs, rejected = [], []
